@@ -1,0 +1,295 @@
+/**
+ * The binary encoding of frames: a 4-byte big-endian length, a 1-byte type,
+ * then the payload. Chunk, ack and end frames carry fixed binary headers;
+ * the others carry UTF-8 JSON decoded through a Schema, so that a malformed
+ * frame becomes a `DecodeError` naming the field.
+ *
+ * @since 0.1.0
+ */
+import { Result, Schema } from "effect"
+import { Envelope } from "./Envelope.ts"
+import type { Frame } from "./Frame.ts"
+import { DecodeError, FrameTooLarge } from "./TransportError.ts"
+
+/**
+ * Bytes before a frame's payload: length (4) + type (1).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const headerBytes = 5
+
+/**
+ * The default largest frame accepted (1 MiB). Byte streams are cut into
+ * chunks well below it, so only an oversized control message or a hostile
+ * peer hits this limit.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxFrameBytes = 1024 * 1024
+
+const TYPE_MESSAGE = 1
+const TYPE_OPEN = 2
+const TYPE_CHUNK = 3
+const TYPE_ACK = 4
+const TYPE_END = 5
+const TYPE_ABORT = 6
+const TYPE_CLOSE = 7
+// id (u32) + offset (f64): offsets are byte counts, exact in a double up to 2^53.
+const STREAM_HEADER = 12
+
+const encoder = new TextEncoder()
+// Not fatal: invalid UTF-8 becomes U+FFFD and then fails JSON or Schema decoding.
+const decoder = new TextDecoder("utf-8")
+
+const StreamOpenBody = Schema.Struct({
+  id: Schema.Int,
+  tag: Schema.String,
+  meta: Schema.Json,
+  totalBytes: Schema.NullOr(Schema.Int),
+})
+const StreamAbortBody = Schema.Struct({ id: Schema.Int, reason: Schema.String })
+const CloseBody = Schema.Struct({ reason: Schema.String })
+
+const jsonFrame = (type: number, value: unknown): Uint8Array => {
+  const body = encoder.encode(JSON.stringify(value))
+  const out = new Uint8Array(headerBytes + body.byteLength)
+  const view = new DataView(out.buffer)
+  view.setUint32(0, 1 + body.byteLength)
+  out[4] = type
+  out.set(body, headerBytes)
+  return out
+}
+
+const streamFrame = (type: number, id: number, offset: number, payloadLength: number): Uint8Array => {
+  const out = new Uint8Array(headerBytes + STREAM_HEADER)
+  const view = new DataView(out.buffer)
+  view.setUint32(0, 1 + STREAM_HEADER + payloadLength)
+  out[4] = type
+  view.setUint32(5, id)
+  view.setFloat64(9, offset)
+  return out
+}
+
+/**
+ * Encodes a frame as one or two buffers (the header, then a chunk's bytes
+ * untouched), so that chunk payloads are never copied on the way out.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encode = (frame: Frame): readonly [Uint8Array] | readonly [Uint8Array, Uint8Array] => {
+  switch (frame._tag) {
+    case "Message":
+      return [jsonFrame(TYPE_MESSAGE, Schema.encodeSync(Envelope)(frame.envelope))]
+    case "StreamOpen":
+      return [jsonFrame(TYPE_OPEN, { id: frame.id, tag: frame.tag, meta: frame.meta, totalBytes: frame.totalBytes })]
+    case "Chunk":
+      return [streamFrame(TYPE_CHUNK, frame.id, frame.offset, frame.bytes.byteLength), frame.bytes]
+    case "Ack":
+      return [streamFrame(TYPE_ACK, frame.id, frame.offset, 0)]
+    case "StreamEnd":
+      return [streamFrame(TYPE_END, frame.id, frame.totalBytes, 0)]
+    case "StreamAbort":
+      return [jsonFrame(TYPE_ABORT, { id: frame.id, reason: frame.reason })]
+    case "Close":
+      return [jsonFrame(TYPE_CLOSE, { reason: frame.reason })]
+  }
+}
+
+/**
+ * Encodes a frame into a single buffer (copies a chunk's bytes). Handy for
+ * tests and for links that want one buffer per frame.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeToBytes = (frame: Frame): Uint8Array => {
+  const parts = encode(frame)
+  if (parts.length === 1) return parts[0]
+  const out = new Uint8Array(parts[0].byteLength + parts[1].byteLength)
+  out.set(parts[0], 0)
+  out.set(parts[1], parts[0].byteLength)
+  return out
+}
+
+const describeIssue = (error: Schema.SchemaError): { reason: string; path?: string } => {
+  const text = error.message
+  const match = /at \[([^\]]*)\]/.exec(text)
+  return match?.[1] === undefined ? { reason: text } : { reason: text, path: match[1] }
+}
+
+const jsonDecoder = <S extends Schema.Constraint>(schema: S, what: string) => {
+  const decode = Schema.decodeUnknownResult(Schema.fromJsonString(schema) as unknown as Schema.Decoder<S["Type"]>)
+  return (bytes: Uint8Array, peer: string): Result.Result<S["Type"], DecodeError> =>
+    Result.mapError(decode(decoder.decode(bytes)), (error) => {
+      const issue = describeIssue(error)
+      return new DecodeError({ peer, reason: `${what} frame: ${issue.reason}`, ...pathOf(issue) })
+    })
+}
+
+const decodeMessage = jsonDecoder(Envelope, "message")
+const decodeOpen = jsonDecoder(StreamOpenBody, "stream-open")
+const decodeAbort = jsonDecoder(StreamAbortBody, "stream-abort")
+const decodeClose = jsonDecoder(CloseBody, "close")
+
+const pathOf = (issue: { path?: string }): { path?: string } => (issue.path === undefined ? {} : { path: issue.path })
+
+/**
+ * Decodes one complete frame body (the bytes after the 4-byte length).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeBody = (body: Uint8Array, peer: string): Result.Result<Frame, DecodeError> => {
+  const type = body[0]
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength)
+  const binary = (): Result.Result<{ id: number; offset: number }, DecodeError> => {
+    if (body.byteLength < 1 + STREAM_HEADER) {
+      return Result.fail(new DecodeError({ peer, reason: `frame type ${type} shorter than its header` }))
+    }
+    const offset = view.getFloat64(5)
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      return Result.fail(new DecodeError({ peer, reason: `frame type ${type} has an invalid offset`, path: "offset" }))
+    }
+    return Result.succeed({ id: view.getUint32(1), offset })
+  }
+  switch (type) {
+    case TYPE_MESSAGE:
+      return Result.map(decodeMessage(body.subarray(1), peer), (envelope) => ({
+        _tag: "Message" as const,
+        envelope,
+      }))
+    case TYPE_OPEN:
+      return Result.map(decodeOpen(body.subarray(1), peer), (open) => ({
+        _tag: "StreamOpen" as const,
+        ...open,
+      }))
+    case TYPE_CHUNK:
+      return Result.map(binary(), ({ id, offset }) => ({
+        _tag: "Chunk" as const,
+        id,
+        offset,
+        bytes: body.subarray(1 + STREAM_HEADER),
+      }))
+    case TYPE_ACK:
+      return Result.map(binary(), ({ id, offset }) => ({ _tag: "Ack" as const, id, offset }))
+    case TYPE_END:
+      return Result.map(binary(), ({ id, offset }) => ({ _tag: "StreamEnd" as const, id, totalBytes: offset }))
+    case TYPE_ABORT:
+      return Result.map(decodeAbort(body.subarray(1), peer), (abort) => ({
+        _tag: "StreamAbort" as const,
+        ...abort,
+      }))
+    case TYPE_CLOSE:
+      return Result.map(decodeClose(body.subarray(1), peer), ({ reason }) => ({
+        _tag: "Close" as const,
+        reason,
+      }))
+    default:
+      return Result.fail(new DecodeError({ peer, reason: `unknown frame type ${String(type)}`, path: "type" }))
+  }
+}
+
+/**
+ * Incremental decoder for a byte stream of frames: feed it whatever the
+ * socket delivered and get back every frame completed so far. It keeps at most
+ * one partial frame (bounded by `maxFrameBytes`), rejects a declared length
+ * above the limit before buffering it, and never copies a frame that arrived
+ * within a single read.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export class FrameDecoder {
+  readonly peer: string
+  readonly maxFrameBytes: number
+  private pending: Array<Uint8Array> = []
+  private pendingBytes = 0
+
+  constructor(options: { readonly peer: string; readonly maxFrameBytes?: number | undefined }) {
+    this.peer = options.peer
+    this.maxFrameBytes = options.maxFrameBytes ?? defaultMaxFrameBytes
+  }
+
+  /**
+   * Bytes received but not yet part of a complete frame.
+   */
+  get bufferedBytes(): number {
+    return this.pendingBytes
+  }
+
+  /**
+   * Consumes `bytes` and returns the frames they complete, or the first error.
+   * After an error the decoder must not be used again: the stream is out of
+   * sync and the connection should be closed.
+   */
+  push(bytes: Uint8Array): Result.Result<Array<Frame>, DecodeError | FrameTooLarge> {
+    if (bytes.byteLength > 0) {
+      this.pending.push(bytes)
+      this.pendingBytes += bytes.byteLength
+    }
+    const frames: Array<Frame> = []
+    while (this.pendingBytes >= 4) {
+      const length = this.peekLength()
+      if (length === 0) {
+        return Result.fail(new DecodeError({ peer: this.peer, reason: "frame of length 0", path: "length" }))
+      }
+      if (length > this.maxFrameBytes) {
+        return Result.fail(new FrameTooLarge({ peer: this.peer, size: length, maxBytes: this.maxFrameBytes }))
+      }
+      if (this.pendingBytes < 4 + length) break
+      const body = this.take(4 + length).subarray(4)
+      const frame = decodeBody(body, this.peer)
+      if (Result.isFailure(frame)) return Result.fail(frame.failure)
+      frames.push(frame.success)
+    }
+    return Result.succeed(frames)
+  }
+
+  private peekLength(): number {
+    const first = this.pending[0]!
+    if (first.byteLength >= 4) {
+      return new DataView(first.buffer, first.byteOffset, 4).getUint32(0)
+    }
+    const head = this.copyPrefix(4)
+    return new DataView(head.buffer).getUint32(0)
+  }
+
+  private copyPrefix(n: number): Uint8Array {
+    const out = new Uint8Array(n)
+    let filled = 0
+    for (const part of this.pending) {
+      const take = Math.min(part.byteLength, n - filled)
+      out.set(part.subarray(0, take), filled)
+      filled += take
+      if (filled === n) break
+    }
+    return out
+  }
+
+  // Removes the first n bytes; a view when they lie in one buffer, else a copy.
+  private take(n: number): Uint8Array {
+    const first = this.pending[0]!
+    if (first.byteLength >= n) {
+      const out = first.subarray(0, n)
+      if (first.byteLength === n) this.pending.shift()
+      else this.pending[0] = first.subarray(n)
+      this.pendingBytes -= n
+      return out
+    }
+    const out = new Uint8Array(n)
+    let filled = 0
+    while (filled < n) {
+      const part = this.pending[0]!
+      const take = Math.min(part.byteLength, n - filled)
+      out.set(part.subarray(0, take), filled)
+      filled += take
+      if (take === part.byteLength) this.pending.shift()
+      else this.pending[0] = part.subarray(take)
+    }
+    this.pendingBytes -= n
+    return out
+  }
+}
