@@ -166,6 +166,12 @@ interface Incoming {
   consumed: number
 }
 
+// One item per pull, unlike `Stream.fromQueue`, which takes every queued item at once: a consumer
+// that stops early (`Stream.runHead` for a handshake, `Stream.take(n)`) must leave the rest queued
+// for the next reader instead of silently dropping it.
+const takeEach = <A, E>(queue: Queue.Dequeue<A, E | Cause.Done>): Stream.Stream<A, Exclude<E, Cause.Done>> =>
+  Stream.fromEffectRepeat(Queue.take(queue))
+
 const defaults = {
   chunkBytes: 64 * 1024,
   windowBytes: 1024 * 1024,
@@ -219,8 +225,9 @@ export const make = Effect.fnUntraced(function* (
   const enqueueBulk = (frame: Frame) =>
     Queue.offer(bulk, frame).pipe(Effect.andThen(Effect.sync(() => Queue.offerUnsafe(doorbell, undefined))))
 
-  // Ends the connection once: every waiter and consumer learns why.
-  const shutdown = (reason: string, error: TransportError | undefined) =>
+  // Ends the connection once: every waiter and consumer learns why. A close frame
+  // or a local close is graceful (inbound ends); anything else fails inbound.
+  const shutdown = (reason: string, error: TransportError | undefined, graceful = false) =>
     Effect.suspend(() => {
       if (closedReason !== undefined) return Effect.void
       closedReason = reason
@@ -232,7 +239,7 @@ export const make = Effect.fnUntraced(function* (
       return Effect.gen(function* () {
         for (const state of incoming.values()) yield* Queue.fail(state.queue, failure)
         incoming.clear()
-        if (error === undefined && reason.startsWith("closed by peer")) yield* Queue.end(inbound)
+        if (graceful) yield* Queue.end(inbound)
         else yield* Queue.fail(inbound, failure)
         yield* Deferred.succeed(closedWith, reason)
         yield* link.close
@@ -256,7 +263,11 @@ export const make = Effect.fnUntraced(function* (
       incoming.delete(id)
       abortedIncoming.add(id)
       return Queue.fail(state.queue, new ConnectionClosed({ peer, reason: `transfer ${id} aborted: ${reason}` })).pipe(
-        Effect.andThen(closedReason === undefined ? enqueueControl({ _tag: "StreamAbort", id, reason }) : Effect.void),
+        Effect.andThen(
+          closedReason === undefined
+            ? enqueueControl({ _tag: "StreamAbort", id, reason, origin: "receiver" })
+            : Effect.void,
+        ),
       )
     })
 
@@ -278,7 +289,7 @@ export const make = Effect.fnUntraced(function* (
             tag: frame.tag,
             meta: frame.meta,
             totalBytes: frame.totalBytes,
-            bytes: Stream.fromQueue(queue).pipe(Stream.tap((chunk) => ackIncoming(frame.id, state, chunk.byteLength))),
+            bytes: takeEach(queue).pipe(Stream.tap((chunk) => ackIncoming(frame.id, state, chunk.byteLength))),
             abort: (reason) => abortIncoming(frame.id, reason),
           }
           yield* Queue.offer(inbound, { _tag: "Transfer", transfer })
@@ -326,16 +337,19 @@ export const make = Effect.fnUntraced(function* (
           return Effect.fail(protocolError(`ack of stream ${frame.id} beyond the bytes sent`, "offset"))
         }
         state.acked = frame.offset
-        wakeOutgoing(state)
-        return state.onProgress === undefined ? Effect.void : state.onProgress(frame.offset)
+        // Progress is reported before the sender wakes, so that the last report precedes completion.
+        if (state.onProgress === undefined) return Effect.sync(() => wakeOutgoing(state))
+        return state.onProgress(frame.offset).pipe(Effect.ensuring(Effect.sync(() => wakeOutgoing(state))))
       }
       case "StreamAbort": {
-        const out = outgoing.get(frame.id)
+        // The same id can name a stream in each direction: `origin` says which one is meant.
+        const out = frame.origin === "sender" ? undefined : outgoing.get(frame.id)
         if (out !== undefined) {
           out.failure ??= new Rejected({ peer, reason: `transfer ${frame.id} aborted by receiver: ${frame.reason}` })
           wakeOutgoing(out)
           return Effect.void
         }
+        if (frame.origin === "receiver") return Effect.void
         const state = incoming.get(frame.id)
         if (state === undefined) return Effect.void
         incoming.delete(frame.id)
@@ -346,7 +360,7 @@ export const make = Effect.fnUntraced(function* (
         ).pipe(Effect.asVoid)
       }
       case "Close":
-        return shutdown(`closed by peer: ${frame.reason}`, undefined)
+        return shutdown(`closed by peer: ${frame.reason}`, undefined, true)
     }
   }
 
@@ -369,13 +383,13 @@ export const make = Effect.fnUntraced(function* (
     Stream.runForEach(dispatch),
     Effect.matchEffect({
       onFailure: (error) => shutdown(error.message, error),
-      onSuccess: () => shutdown("closed by peer: connection ended", undefined),
+      onSuccess: () => shutdown("connection ended without a close frame", undefined),
     }),
   )
 
   yield* Effect.forkScoped(writer)
   yield* Effect.forkScoped(reader)
-  yield* Effect.addFinalizer(() => shutdown("closed locally", undefined))
+  yield* Effect.addFinalizer(() => shutdown("closed locally", undefined, true))
 
   const failureOf = (state: Outgoing): TransportError | undefined =>
     state.failure ?? (closedReason === undefined ? undefined : new ConnectionClosed({ peer, reason: closedReason }))
@@ -463,7 +477,7 @@ export const make = Effect.fnUntraced(function* (
             outgoing.delete(id)
             return completed || closedReason !== undefined
               ? Effect.void
-              : enqueueControl({ _tag: "StreamAbort", id, reason: "sender gave up" })
+              : enqueueControl({ _tag: "StreamAbort", id, reason: "sender gave up", origin: "sender" })
           }),
         ),
       )
@@ -474,7 +488,7 @@ export const make = Effect.fnUntraced(function* (
       if (closedReason !== undefined) return Effect.void
       return enqueueControl({ _tag: "Close", reason }).pipe(
         Effect.andThen(Effect.timeoutOption(Deferred.await(closeFlushed), "1 second")),
-        Effect.andThen(shutdown(`closed locally: ${reason}`, undefined)),
+        Effect.andThen(shutdown(`closed locally: ${reason}`, undefined, true)),
       )
     })
 
@@ -487,7 +501,7 @@ export const make = Effect.fnUntraced(function* (
           : Effect.fail(new ConnectionClosed({ peer, reason: closedReason })),
       ),
     sendBytes,
-    inbound: Stream.fromQueue(inbound),
+    inbound: takeEach(inbound),
     close,
     closed: Deferred.await(closedWith),
     isOpen: Effect.sync(() => closedReason === undefined),
