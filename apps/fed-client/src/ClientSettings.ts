@@ -35,9 +35,6 @@ export const ClientSettings = Schema.Struct({
   retryMaxDelay: millis("30s"),
   heartbeatInterval: Schema.optionalKey(Settings.Millis),
   heartbeatTimeout: Schema.optionalKey(Settings.Millis),
-  logLevel: Schema.Literals(["debug", "info", "warning", "error"]).pipe(
-    Schema.withDecodingDefaultKey(Effect.succeed("info" as const)),
-  ),
 }).pipe(
   Schema.check(
     Schema.makeFilter((s: { readonly shardIndex: number; readonly shardCount: number }) =>
@@ -71,5 +68,4 @@ export const descriptions: Record<keyof ClientSettings, string> = {
   retryMaxDelay: "Cap of the retry delay, after jitter (default 30s)",
   heartbeatInterval: "Override the server's heartbeat interval",
   heartbeatTimeout: "Override how long without acks before the server is lost",
-  logLevel: "debug, info, warning or error (default info)",
 }

@@ -45,10 +45,6 @@ export const run = Effect.fnUntraced(function* (
   const allowed =
     settings.clientIds === undefined ? undefined : new Set(settings.clientIds.split(",").map((id) => id.trim()))
   const model = Model.make(settings.model)
-  const data = yield* Mnist.load.pipe(Effect.mapError((error) => new ServerFailed({ reason: error.message })))
-  const { test } = yield* Dataset.split(data, { seed: settings.seed }).pipe(
-    Effect.mapError((error) => new ServerFailed({ reason: error.message })),
-  )
   const registry = yield* ClientRegistry.make
 
   const listener = yield* transport
@@ -57,6 +53,12 @@ export const run = Effect.fnUntraced(function* (
   const port = Number(listener.address.slice(listener.address.lastIndexOf(":") + 1))
   yield* onListening(settings.host, port)
   yield* Effect.logInfo("listening").pipe(Effect.annotateLogs({ host: settings.host, port }))
+  // Data loads after the listening line so that clients can connect (and the
+  // demo learn the port) while it loads.
+  const data = yield* Mnist.load.pipe(Effect.mapError((error) => new ServerFailed({ reason: error.message })))
+  const { test } = yield* Dataset.split(data, { seed: settings.seed }).pipe(
+    Effect.mapError((error) => new ServerFailed({ reason: error.message })),
+  )
 
   const welcome = (id: string): Protocol.Message => ({
     _tag: "welcome",

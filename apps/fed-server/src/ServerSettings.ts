@@ -46,9 +46,6 @@ export const ServerSettings = Schema.Struct({
   maxRetries: int(0, 100, "3"),
   retryBaseDelay: millis("1s"),
   retryMaxDelay: millis("30s"),
-  logLevel: Schema.Literals(["debug", "info", "warning", "error"]).pipe(
-    Schema.withDecodingDefaultKey(Effect.succeed("info" as const)),
-  ),
 })
 
 /**
@@ -85,5 +82,4 @@ export const descriptions: Record<keyof ServerSettings, string> = {
   maxRetries: "Retries of a failed send (3 retries = 4 attempts; default 3)",
   retryBaseDelay: "First retry delay, doubled each retry (default 1s)",
   retryMaxDelay: "Cap of the retry delay, after jitter (default 30s)",
-  logLevel: "debug, info, warning or error (default info)",
 }

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+/**
+ * `fed-server`: the FedAvg coordinator as a command.
+ *
+ * @since 0.1.0
+ */
+import { Cli, EventLog } from "@fedguard/federation"
+import { NodeTransport } from "@fedguard/transport-node"
+import { Effect, FileSystem } from "effect"
+import * as Server from "./Server.ts"
+import { descriptions, ServerSettings } from "./ServerSettings.ts"
+
+const command = Cli.command("fed-server", {
+  description: "Coordinates federated averaging on MNIST over TCP; survives clients that die, stall or flap.",
+  schema: ServerSettings,
+  descriptions,
+  envPrefix: "FED_SERVER_",
+  run: (settings) =>
+    Effect.gen(function* () {
+      const report = yield* Server.run(settings)
+      if (settings.report !== undefined) {
+        const fs = yield* FileSystem.FileSystem
+        yield* fs.writeFileString(settings.report, `${JSON.stringify(report, null, 2)}\n`)
+        yield* Effect.logInfo("report-written").pipe(Effect.annotateLogs({ path: settings.report }))
+      }
+    }).pipe(Effect.scoped, Effect.provide(NodeTransport.layer()), Effect.provide(EventLog.layer)),
+})
+
+Cli.main(command)

@@ -1,0 +1,68 @@
+/**
+ * The JSON report fed-server writes with `--report FILE`.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * Why a client did not take part in a round.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Exclusion = Schema.Struct({ id: Schema.String, reason: Schema.String })
+
+/**
+ * One round: who took part, who was excluded and why, the global model's
+ * accuracy and loss on the held-out test split after aggregation, wall time,
+ * and the weight bytes received from and sent to clients.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Round = Schema.Struct({
+  round: Schema.Int,
+  participants: Schema.Array(Schema.String),
+  excluded: Schema.Array(Exclusion),
+  testAccuracy: Schema.Number,
+  testLoss: Schema.Number,
+  durationMs: Schema.Number,
+  bytesIn: Schema.Int,
+  bytesOut: Schema.Int,
+})
+
+/**
+ * A client's final state. Times are epoch milliseconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Client = Schema.Struct({
+  id: Schema.String,
+  state: Schema.String,
+  joinedAt: Schema.NullOr(Schema.Number),
+  lastSeenAt: Schema.NullOr(Schema.Number),
+  offlineAt: Schema.optional(Schema.Number),
+  reason: Schema.optional(Schema.String),
+})
+
+/**
+ * The whole report: the settings the server ran with, every round, every
+ * client, and the final test accuracy.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Report = Schema.Struct({
+  config: Schema.Record(Schema.String, Schema.Json),
+  rounds: Schema.Array(Round),
+  clients: Schema.Array(Client),
+  finalAccuracy: Schema.Number,
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Report = typeof Report.Type
