@@ -46,6 +46,8 @@ export const run = Effect.fnUntraced(function* (
     settings.clientIds === undefined ? undefined : new Set(settings.clientIds.split(",").map((id) => id.trim()))
   const model = Model.make(settings.model)
   const registry = yield* ClientRegistry.make
+  // After training completes, clients leaving is the plan, not a fault.
+  let finished = false
 
   const listener = yield* transport
     .listen(`${settings.host}:${settings.port}`)
@@ -162,7 +164,10 @@ export const run = Effect.fnUntraced(function* (
       )
       yield* Fiber.interrupt(guard)
       const current = session
-      if (current !== undefined) {
+      if (current !== undefined && finished) {
+        yield* registry.depart(current.id, current.generation, "completed")
+        yield* Effect.logInfo("client-left").pipe(Effect.annotateLogs({ id: current.id, reason: "completed" }))
+      } else if (current !== undefined) {
         const reason = outcome._tag === "Failure" ? `disconnected: ${outcome.failure.message}` : "disconnected"
         const departed = yield* registry.depart(current.id, current.generation, reason)
         if (departed) {
@@ -277,6 +282,7 @@ export const run = Effect.fnUntraced(function* (
   }
 
   const finalAccuracy = rounds.at(-1)?.testAccuracy ?? model.evaluate(global, test).accuracy
+  finished = true
   const farewell: Protocol.Message = { _tag: "training-completed", finalAccuracy, rounds: rounds.length }
   for (const client of yield* registry.onlineClients) {
     if (client.connection !== undefined) yield* send(client.connection, farewell).pipe(Effect.ignore)

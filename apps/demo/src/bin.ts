@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * `fedguard-demo` (`npm run demo`): one fed-server and N fed-clients as OS
+ * processes on 127.0.0.1, a live per-round table, the report.
+ *
+ * @since 0.1.0
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect, Schema } from "effect"
+import { Command, Flag } from "effect/cli"
+import * as Demo from "./Demo.ts"
+
+const faults = (name: string, description: string) =>
+  Flag.String(name).pipe(Flag.withSchema(Demo.Fault), Flag.withDescription(description), Flag.atLeast(0))
+
+const demo = Command.make(
+  "fedguard-demo",
+  {
+    clients: Flag.Int("clients").pipe(
+      Flag.withSchema(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 64 })))),
+      Flag.withDescription("Client processes to start (default 4)"),
+      Flag.withDefault(4),
+    ),
+    rounds: Flag.Int("rounds").pipe(
+      Flag.withSchema(Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))),
+      Flag.withDescription("Rounds (default 10)"),
+      Flag.withDefault(10),
+    ),
+    model: Flag.Literals("model", ["softmax", "2nn"]).pipe(
+      Flag.withDescription("softmax or 2nn (default softmax)"),
+      Flag.withDefault("softmax" as const),
+    ),
+    partition: Flag.Literals("partition", ["iid", "noniid"]).pipe(
+      Flag.withDescription("iid or noniid (default iid)"),
+      Flag.withDefault("iid" as const),
+    ),
+    seed: Flag.Int("seed").pipe(Flag.withDescription("Seed (default 42)"), Flag.withDefault(42)),
+    localEpochs: Flag.Int("local-epochs").pipe(
+      Flag.withSchema(Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))),
+      Flag.withDescription("Local epochs per round (default 1)"),
+      Flag.withDefault(1),
+    ),
+    report: Flag.String("report").pipe(
+      Flag.withDescription("Where the server writes its report (default demo-report.json)"),
+      Flag.withDefault("demo-report.json"),
+    ),
+    kill: faults("kill", "CLIENT@ROUND: SIGKILL that client when that round starts (repeatable)"),
+    restart: faults("restart", "CLIENT@ROUND: start that client again when that round starts (repeatable)"),
+    heartbeatInterval: Flag.String("heartbeat-interval").pipe(
+      Flag.withDescription("Client heartbeat interval (default 500ms, short for a demo)"),
+      Flag.withDefault("500ms"),
+    ),
+    heartbeatTimeout: Flag.String("heartbeat-timeout").pipe(
+      Flag.withDescription("Silence after which a client is offline (default 2s)"),
+      Flag.withDefault("2s"),
+    ),
+    roundTimeout: Flag.String("round-timeout").pipe(
+      Flag.withDescription("Longest wait for updates in a round (default 60s)"),
+      Flag.withDefault("60s"),
+    ),
+  },
+  (options) => Demo.run(options).pipe(Effect.asVoid, Effect.scoped),
+).pipe(Command.withDescription("Runs a demo federation: fed-server + N fed-client processes on 127.0.0.1"))
+
+Command.run(demo, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
