@@ -236,6 +236,9 @@ export const make = Effect.fnUntraced(function* (
         state.failure ??= failure
         wakeOutgoing(state)
       }
+      // The writer is gone or about to be: a sender suspended on the full bulk lane must resume
+      // (its offer returns false) and find the failure, instead of waiting for a drain that never comes.
+      Queue.shutdownUnsafe(bulk)
       return Effect.gen(function* () {
         for (const state of incoming.values()) yield* Queue.fail(state.queue, failure)
         incoming.clear()
@@ -525,19 +528,17 @@ export const collectBytes = (transfer: IncomingTransfer, maxBytes: number): Effe
       Stream.runForEach((chunk) => {
         total += chunk.byteLength
         if (total > maxBytes) {
-          return transfer
-            .abort(`larger than ${maxBytes} bytes`)
-            .pipe(
-              Effect.andThen(
-                Effect.fail(
-                  new DecodeError({
-                    peer: `transfer ${transfer.id}`,
-                    reason: `more than ${maxBytes} bytes`,
-                    path: "size",
-                  }),
-                ),
+          return transfer.abort(`larger than ${maxBytes} bytes`).pipe(
+            Effect.andThen(
+              Effect.fail(
+                new DecodeError({
+                  peer: `transfer ${transfer.id}`,
+                  reason: `more than ${maxBytes} bytes`,
+                  path: "size",
+                }),
               ),
-            )
+            ),
+          )
         }
         parts.push(chunk)
         return Effect.void

@@ -72,7 +72,11 @@ export interface StreamEnd {
 }
 
 /**
- * Either side gives up on stream `id`.
+ * Either side gives up on stream `id`. Stream ids are chosen by each sender,
+ * so the same id can name one stream in each direction: `origin` says which
+ * end gives up — `"sender"` (the stream the peer was receiving) or
+ * `"receiver"` (the stream the peer was sending). Without it, the peer's
+ * outgoing stream of that id is assumed first.
  *
  * @since 0.1.0
  * @category models
@@ -81,6 +85,7 @@ export interface StreamAbort {
   readonly _tag: "StreamAbort"
   readonly id: number
   readonly reason: string
+  readonly origin?: "sender" | "receiver"
 }
 
 /**

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Result, Schema } from "effect"
+import { Result, Schema, SchemaIssue } from "effect"
 import { Envelope } from "./Envelope.ts"
 import type { Frame } from "./Frame.ts"
 import { DecodeError, FrameTooLarge } from "./TransportError.ts"
@@ -49,7 +49,11 @@ const StreamOpenBody = Schema.Struct({
   meta: Schema.Json,
   totalBytes: Schema.NullOr(Schema.Int),
 })
-const StreamAbortBody = Schema.Struct({ id: Schema.Int, reason: Schema.String })
+const StreamAbortBody = Schema.Struct({
+  id: Schema.Int,
+  reason: Schema.String,
+  origin: Schema.optionalKey(Schema.Literals(["sender", "receiver"])),
+})
 const CloseBody = Schema.Struct({ reason: Schema.String })
 
 const jsonFrame = (type: number, value: unknown): Uint8Array => {
@@ -92,7 +96,7 @@ export const encode = (frame: Frame): readonly [Uint8Array] | readonly [Uint8Arr
     case "StreamEnd":
       return [streamFrame(TYPE_END, frame.id, frame.totalBytes, 0)]
     case "StreamAbort":
-      return [jsonFrame(TYPE_ABORT, { id: frame.id, reason: frame.reason })]
+      return [jsonFrame(TYPE_ABORT, { id: frame.id, reason: frame.reason, origin: frame.origin })]
     case "Close":
       return [jsonFrame(TYPE_CLOSE, { reason: frame.reason })]
   }
@@ -114,10 +118,15 @@ export const encodeToBytes = (frame: Frame): Uint8Array => {
   return out
 }
 
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+// The first issue's message and its full path as dotted keys (`body.weights.3`), read from the
+// issue tree rather than parsed out of the formatted message.
 const describeIssue = (error: Schema.SchemaError): { reason: string; path?: string } => {
-  const text = error.message
-  const match = /at \[([^\]]*)\]/.exec(text)
-  return match?.[1] === undefined ? { reason: text } : { reason: text, path: match[1] }
+  const first = formatIssues(error.issue).issues[0]
+  if (first === undefined) return { reason: error.message }
+  const path = (first.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment))
+  return path.length === 0 ? { reason: first.message } : { reason: first.message, path: path.join(".") }
 }
 
 const jsonDecoder = <S extends Schema.Constraint>(schema: S, what: string) => {

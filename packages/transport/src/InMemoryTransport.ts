@@ -94,8 +94,15 @@ const seeded = (seed: number) => {
  */
 export const make: Effect.Effect<InMemoryNetwork["Service"], never, Scope.Scope> = Effect.gen(function* () {
   const networkScope = yield* Effect.scope
-  const listeners = new Map<string, Queue.Queue<Connection.Connection, Cause.Done>>()
-  const listenerScopes = new Map<string, Scope.Scope>()
+  // The accepting endpoint's queue, Scope and options: its side of each connection is its own.
+  const listeners = new Map<
+    string,
+    {
+      readonly accept: Queue.Queue<Connection.Connection, Cause.Done>
+      readonly scope: Scope.Scope
+      readonly options: Connection.Options
+    }
+  >()
   const wires = new Set<Wire>()
   const drops = new Map<string, DropRule>()
   const delays = new Map<string, number>()
@@ -173,8 +180,8 @@ export const make: Effect.Effect<InMemoryNetwork["Service"], never, Scope.Scope>
   const endpoint = (name: string, options: Connection.Options = {}): Transport["Service"] => ({
     connect: (address) =>
       Effect.gen(function* () {
-        const accept = listeners.get(address)
-        if (accept === undefined || killed.has(address) || killed.has(name)) {
+        const listener = listeners.get(address)
+        if (listener === undefined || killed.has(address) || killed.has(name)) {
           return yield* new PeerUnreachable({
             peer: address,
             reason: killed.has(name) ? `${name} is killed` : "no listener at that address",
@@ -182,9 +189,10 @@ export const make: Effect.Effect<InMemoryNetwork["Service"], never, Scope.Scope>
         }
         const toServer = yield* makeWire(name, address)
         const toClient = yield* makeWire(address, name)
-        const serverScope = listenerScopes.get(address)!
-        const serverSide = yield* Connection.make(linkOf(toClient, toServer), options).pipe(Scope.provide(serverScope))
-        const offered = yield* Queue.offer(accept, serverSide)
+        const serverSide = yield* Connection.make(linkOf(toClient, toServer), listener.options).pipe(
+          Scope.provide(listener.scope),
+        )
+        const offered = yield* Queue.offer(listener.accept, serverSide)
         if (!offered) return yield* new PeerUnreachable({ peer: address, reason: "listener closed" })
         return yield* Connection.make(linkOf(toServer, toClient), options)
       }),
@@ -195,15 +203,14 @@ export const make: Effect.Effect<InMemoryNetwork["Service"], never, Scope.Scope>
         }
         const accept = yield* Queue.unbounded<Connection.Connection, Cause.Done>()
         const scope = yield* Effect.scope
-        listeners.set(address, accept)
-        listenerScopes.set(address, scope)
+        listeners.set(address, { accept, scope, options })
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             listeners.delete(address)
-            listenerScopes.delete(address)
           }).pipe(Effect.andThen(Queue.end(accept))),
         )
-        return { address, connections: Stream.fromQueue(accept) }
+        // One connection per pull: `Stream.runHead(connections)` must not drop the ones queued behind.
+        return { address, connections: Stream.fromEffectRepeat(Queue.take(accept)) }
       }),
   })
 
