@@ -1,0 +1,5 @@
+/**
+ * @since 0.1.0
+ */
+export * as NodeTransport from "./NodeTransport.ts"
+export * as SocketLink from "./SocketLink.ts"
