@@ -5,8 +5,10 @@
  * @since 0.1.0
  */
 import { Auth, Dataset, Mnist, Model, Partition, Protocol, Training, Weights } from "@fedguard/federation"
-import { Connection, Transport, TransportError } from "@fedguard/transport"
-import { Clock, Effect, Redacted, Schedule, Schema, Stream } from "effect"
+import { HeartbeatSender } from "@fedguard/heartbeat"
+import { Retry, RetryPolicy } from "@fedguard/retry"
+import { Connection, PeerId, Transport, TransportError } from "@fedguard/transport"
+import { Clock, Deferred, Effect, Queue, Redacted, Schema, Stream } from "effect"
 import type { ClientSettings } from "./ClientSettings.ts"
 
 /**
@@ -52,39 +54,62 @@ export const loadShard = (settings: ClientSettings): Effect.Effect<LocalData, Cl
     return { train, shard }
   }).pipe(Effect.mapError((error) => new ClientFailed({ reason: error.message })))
 
-const send = (connection: Connection.Connection, message: Protocol.Message) =>
-  connection.send(Protocol.toEnvelope(message))
+/**
+ * The retry policy of this client's sends and connects, from its settings.
+ *
+ * @since 0.1.0
+ * @category session
+ */
+export const policyOf = (settings: ClientSettings): RetryPolicy.RetryPolicy =>
+  RetryPolicy.make({
+    maxRetries: settings.maxRetries,
+    baseDelay: settings.retryBaseDelay,
+    maxDelay: Math.max(settings.retryMaxDelay, settings.retryBaseDelay),
+  })
 
 /**
- * Connects with capped exponential backoff on retryable errors: `maxRetries`
- * retries (so `maxRetries + 1` attempts), delays from `retryBaseDelay`
- * doubling up to `retryMaxDelay`.
+ * Connects, retrying retryable failures (`PeerUnreachable`, …) under the
+ * policy: `maxRetries` retries, so `maxRetries + 1` attempts, with capped
+ * exponential backoff and jitter. When they run out the client gives up.
  *
  * @since 0.1.0
  * @category session
  */
 export const connect = (settings: ClientSettings) =>
   Effect.flatMap(Transport.Transport, (transport) =>
-    transport.connect(settings.server).pipe(
-      Effect.tapError((error) =>
-        Effect.logWarning("connect-failed").pipe(
-          Effect.annotateLogs({ server: settings.server, reason: error.message }),
+    Retry.retry(
+      transport
+        .connect(settings.server)
+        .pipe(
+          Effect.tapError((error) =>
+            Effect.logWarning("connect-failed").pipe(
+              Effect.annotateLogs({ server: settings.server, reason: error.message }),
+            ),
+          ),
         ),
+      policyOf(settings),
+    ).pipe(
+      Effect.mapError(
+        (error) =>
+          new ClientFailed({
+            reason: `server ${settings.server} unreachable after ${settings.maxRetries + 1} attempts: ${error.message}`,
+          }),
       ),
-      Effect.retry({
-        schedule: Schedule.min([
-          Schedule.exponential(settings.retryBaseDelay),
-          Schedule.spaced(settings.retryMaxDelay),
-        ]),
-        times: settings.maxRetries,
-        while: TransportError.isRetryable,
-      }),
     ),
   )
 
+type Welcome = Extract<Protocol.Message, { _tag: "welcome" }>
+type Completed = Extract<Protocol.Message, { _tag: "training-completed" }>
+
 /**
  * One session on an open connection, until the server completes training
- * (success, with its final accuracy) or the connection ends (failure).
+ * (success, with its final word) or the session breaks: the connection ends,
+ * or heartbeats go unacknowledged for the peer timeout (`PeerLost`), both as
+ * a retryable `ConnectionClosed`. `joined` is set once the server welcomed us.
+ *
+ * Control messages (welcome, heartbeat acks, completion) are handled as they
+ * arrive, while a separate fiber trains: a long local epoch never delays an
+ * ack, so it never looks like a lost server.
  *
  * @since 0.1.0
  * @category session
@@ -93,44 +118,48 @@ export const session = Effect.fnUntraced(function* (
   settings: ClientSettings,
   local: LocalData,
   connection: Connection.Connection,
+  joined: { value: boolean },
 ) {
   const secret = Redacted.make(settings.secret)
-  let welcome: Extract<Protocol.Message, { _tag: "welcome" }> | undefined
-  let completed: Extract<Protocol.Message, { _tag: "training-completed" }> | undefined
+  const policy = policyOf(settings)
+  const send = (message: Protocol.Message) =>
+    Retry.retry(connection.send(Protocol.toEnvelope(message)), policy, { peer: PeerId.make(settings.server) })
+  let welcome: Welcome | undefined
+  let completed: Completed | undefined
+  const work = yield* Queue.unbounded<{ readonly round: number; readonly params: Float32Array }>()
+  const lost = yield* Deferred.make<never, TransportError.ConnectionClosed>()
+  let sender: HeartbeatSender.HeartbeatSender["Service"] | undefined
 
-  const train = (transfer: Connection.IncomingTransfer) =>
+  const train = (job: { readonly round: number; readonly params: Float32Array }) =>
     Effect.gen(function* () {
-      if (welcome === undefined) {
-        return yield* new TransportError.Rejected({ peer: settings.server, reason: "model sent before welcome" })
-      }
-      const model = Model.make(welcome.model)
-      const meta = yield* Protocol.decodeMeta(Protocol.ModelMeta, transfer.meta, settings.server)
-      const bytes = yield* Connection.collectBytes(transfer, model.paramCount * 4)
-      const params = yield* Weights.decode(bytes, model.paramCount).pipe(
-        Effect.mapError((error) => new TransportError.DecodeError({ peer: settings.server, reason: error.message })),
-      )
+      const settled = welcome!
+      const model = Model.make(settled.model)
       const startedAt = yield* Clock.currentTimeMillis
-      const trained = yield* Training.train(model, params, local.train, {
-        seed: Training.roundSeed(settings.seed, meta.round, settings.shardIndex),
-        epochs: welcome.localEpochs,
-        batchSize: welcome.batchSize,
-        learningRate: welcome.learningRate,
+      const trained = yield* Training.train(model, job.params, local.train, {
+        seed: Training.roundSeed(settings.seed, job.round, settings.shardIndex),
+        epochs: settled.localEpochs,
+        batchSize: settled.batchSize,
+        learningRate: settled.learningRate,
         indices: local.shard,
       }).pipe(Effect.mapError((error) => new ClientFailed({ reason: error.message })))
       const upload = Weights.encode(trained.params)
-      yield* connection.sendBytes(
-        {
-          tag: "update",
-          meta: { round: meta.round, samples: trained.samples, trainLoss: trained.loss },
-          totalBytes: upload.byteLength,
-        },
-        Stream.make(upload),
+      yield* Retry.retry(
+        connection.sendBytes(
+          {
+            tag: "update",
+            meta: { round: job.round, samples: trained.samples, trainLoss: trained.loss },
+            totalBytes: upload.byteLength,
+          },
+          Stream.make(upload),
+        ),
+        policy,
+        { peer: PeerId.make(settings.server) },
       )
       const finishedAt = yield* Clock.currentTimeMillis
       yield* Effect.logInfo("round-trained").pipe(
         Effect.annotateLogs({
           id: settings.id,
-          round: meta.round,
+          round: job.round,
           samples: trained.samples,
           trainLoss: trained.loss,
           durationMs: finishedAt - startedAt,
@@ -138,25 +167,60 @@ export const session = Effect.fnUntraced(function* (
       )
     })
 
-  const handle = (item: Connection.Inbound) =>
+  const startHeartbeats = (settled: Welcome) =>
+    Effect.gen(function* () {
+      const interval = settings.heartbeatInterval ?? settled.heartbeatIntervalMs
+      const peerTimeout = settings.heartbeatTimeout ?? settled.heartbeatTimeoutMs
+      const started = yield* HeartbeatSender.make({
+        from: PeerId.make(settings.id),
+        interval,
+        peerTimeout,
+        send: (beat) => connection.send(Protocol.toEnvelope({ _tag: "heartbeat", ...beat })),
+      })
+      sender = started
+      yield* Effect.forkScoped(
+        started.lost.pipe(
+          Effect.flatMap((event) =>
+            Deferred.fail(
+              lost,
+              new TransportError.ConnectionClosed({
+                peer: settings.server,
+                reason: `no heartbeat ack for ${event.at - event.lastAckAt} ms (peer timeout ${peerTimeout} ms)`,
+              }),
+            ),
+          ),
+        ),
+      )
+    })
+
+  const dispatch = (item: Connection.Inbound) =>
     Effect.gen(function* () {
       if (item._tag === "Transfer") {
-        if (item.transfer.tag === "model") return yield* train(item.transfer)
-        return yield* item.transfer.abort(`unexpected transfer ${item.transfer.tag}`)
+        if (item.transfer.tag !== "model") return yield* item.transfer.abort(`unexpected transfer ${item.transfer.tag}`)
+        if (welcome === undefined) {
+          return yield* new TransportError.Rejected({ peer: settings.server, reason: "model sent before welcome" })
+        }
+        const model = Model.make(welcome.model)
+        const meta = yield* Protocol.decodeMeta(Protocol.ModelMeta, item.transfer.meta, settings.server)
+        const bytes = yield* Connection.collectBytes(item.transfer, model.paramCount * 4)
+        const params = yield* Weights.decode(bytes, model.paramCount).pipe(
+          Effect.mapError((error) => new TransportError.DecodeError({ peer: settings.server, reason: error.message })),
+        )
+        return yield* Queue.offer(work, { round: meta.round, params })
       }
       const message = yield* Protocol.fromEnvelope(item.envelope, settings.server)
       switch (message._tag) {
         case "challenge":
-          return yield* send(connection, {
-            _tag: "join",
-            id: settings.id,
-            proof: Auth.prove(secret, message.nonce, settings.id),
-          })
+          return yield* send({ _tag: "join", id: settings.id, proof: Auth.prove(secret, message.nonce, settings.id) })
         case "welcome":
           welcome = message
+          joined.value = true
+          yield* startHeartbeats(message)
           return yield* Effect.logInfo("joined").pipe(
             Effect.annotateLogs({ id: settings.id, server: settings.server, model: message.model }),
           )
+        case "heartbeat-ack":
+          return sender === undefined ? undefined : yield* sender.acknowledge({ seq: message.seq })
         case "refused":
           return yield* new TransportError.Rejected({ peer: settings.server, reason: message.reason })
         case "training-completed":
@@ -167,7 +231,21 @@ export const session = Effect.fnUntraced(function* (
       }
     })
 
-  yield* connection.inbound.pipe(Stream.runForEach(handle))
+  // Rounds are trained one at a time; a newer model supersedes any queued older one.
+  const trainer = Effect.gen(function* () {
+    while (true) {
+      let job = yield* Queue.take(work)
+      let newer = yield* Queue.poll(work)
+      while (newer._tag === "Some") {
+        job = newer.value
+        newer = yield* Queue.poll(work)
+      }
+      yield* train(job)
+    }
+  })
+
+  const inbound = connection.inbound.pipe(Stream.runForEach(dispatch))
+  yield* Effect.raceFirst(Effect.raceFirst(inbound, Deferred.await(lost)), trainer.pipe(Effect.andThen(Effect.never)))
   if (completed === undefined) {
     return yield* new TransportError.ConnectionClosed({ peer: settings.server, reason: "server closed the session" })
   }
@@ -178,7 +256,12 @@ export const session = Effect.fnUntraced(function* (
 })
 
 /**
- * Connects, joins, trains every round, and returns the server's final word.
+ * Loads the shard, then joins and trains until the server completes
+ * training. A session that breaks for a retryable reason (connection lost,
+ * heartbeats unacknowledged) is followed by a reconnect with backoff and a
+ * fresh join; a session that breaks before being welcomed counts against
+ * `maxRetries`, one that was welcomed resets the count. Final errors
+ * (refused, undecodable) end the client at once.
  *
  * @since 0.1.0
  * @category run
@@ -186,6 +269,23 @@ export const session = Effect.fnUntraced(function* (
 export const run = (settings: ClientSettings) =>
   Effect.gen(function* () {
     const local = yield* loadShard(settings)
-    const connection = yield* connect(settings)
-    return yield* session(settings, local, connection)
-  }).pipe(Effect.scoped)
+    let failures = 0
+    while (true) {
+      const joined = { value: false }
+      const outcome = yield* Effect.scoped(
+        Effect.flatMap(connect(settings), (connection) => session(settings, local, connection, joined)),
+      ).pipe(Effect.result)
+      if (outcome._tag === "Success") return outcome.success
+      const error = outcome.failure
+      if (!TransportError.isRetryable(error)) return yield* Effect.fail(error)
+      failures = joined.value ? 0 : failures + 1
+      if (failures > settings.maxRetries) {
+        return yield* new ClientFailed({ reason: `gave up after ${failures} failed sessions: ${error.message}` })
+      }
+      const delay = Math.min(settings.retryMaxDelay, settings.retryBaseDelay * 2 ** failures)
+      yield* Effect.logWarning("server-lost").pipe(
+        Effect.annotateLogs({ id: settings.id, reason: error.message, reconnectInMs: delay }),
+      )
+      yield* Effect.sleep(delay)
+    }
+  })

@@ -98,11 +98,15 @@ export const make = Effect.gen(function* () {
       }),
     )
 
-  /** Marks a client offline if `generation` is still its current session; tells the rounds. */
-  const depart = (id: string, generation: number, reason: string) =>
+  /**
+   * Marks a client offline if `generation` is still its current session (any
+   * session when undefined); tells the rounds. False when nothing changed.
+   */
+  const depart = (id: string, generation: number | undefined, reason: string) =>
     Effect.gen(function* () {
       const record = clients.get(id)
-      if (record === undefined || record.generation !== generation || record.state === "offline") return false
+      if (record === undefined || record.state === "offline") return false
+      if (generation !== undefined && record.generation !== generation) return false
       record.state = "offline"
       record.offlineAt = yield* Clock.currentTimeMillis
       record.reason = reason
@@ -137,8 +141,11 @@ export const make = Effect.gen(function* () {
       })),
   )
 
+  const connectionOf = (id: string) => Effect.sync(() => clients.get(id)?.connection)
+
   return {
     join,
+    connectionOf,
     touch,
     depart,
     onlineClients,

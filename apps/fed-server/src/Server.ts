@@ -6,7 +6,9 @@
  * @since 0.1.0
  */
 import { Auth, Dataset, FedAvg, Mnist, Model, Protocol, type Report, Weights } from "@fedguard/federation"
-import { Connection, Transport, TransportError } from "@fedguard/transport"
+import { LivenessTracker } from "@fedguard/heartbeat"
+import { NeighborRegistry, RetryPolicy } from "@fedguard/retry"
+import { Connection, PeerId, Transport, TransportError } from "@fedguard/transport"
 import { Clock, Effect, Fiber, Option, Queue, Redacted, Schema, Stream } from "effect"
 import * as ClientRegistry from "./ClientRegistry.ts"
 import type { ServerSettings } from "./ServerSettings.ts"
@@ -48,6 +50,32 @@ export const run = Effect.fnUntraced(function* (
   const registry = yield* ClientRegistry.make
   // After training completes, clients leaving is the plan, not a fault.
   let finished = false
+  // Liveness: per-client deadlines (heartbeat timeout), never-joined debounce, quorum.
+  const tracker = yield* LivenessTracker.make({
+    timeout: settings.heartbeatTimeout,
+    joinTimeout: settings.joinTimeout,
+    minClients: settings.minClients,
+  })
+  if (allowed !== undefined) for (const id of allowed) yield* tracker.register(PeerId.make(id))
+  // Sends to clients: offline ones are skipped at once; a send that keeps timing out takes
+  // its client offline. Only timeouts are retried: a closed connection stays closed, the
+  // client must rejoin.
+  const neighbors = yield* NeighborRegistry.make({
+    policy: RetryPolicy.make({
+      maxRetries: settings.maxRetries,
+      baseDelay: settings.retryBaseDelay,
+      maxDelay: Math.max(settings.retryMaxDelay, settings.retryBaseDelay),
+    }),
+    isRetryable: (error) => TransportError.isRetryable(error) && error._tag === "SendTimeout",
+  })
+  const takeOffline = (id: string, generation: number | undefined, reason: string) =>
+    Effect.gen(function* () {
+      const departed = yield* registry.depart(id, generation, reason)
+      if (!departed) return false
+      yield* neighbors.markOffline(PeerId.make(id), reason)
+      yield* Effect.logWarning("client-offline").pipe(Effect.annotateLogs({ id, reason }))
+      return true
+    })
 
   const listener = yield* transport
     .listen(`${settings.host}:${settings.port}`)
@@ -123,6 +151,11 @@ export const run = Effect.fnUntraced(function* (
           // Welcome goes out before the client is registered: once registered, a round may
           // stream the model to it, and the model must not overtake the welcome.
           yield* send(connection, welcome(message.id))
+          // Alive for the tracker and the neighbours before the registry counts it: a round
+          // that starts the moment the count is reached must find it alive everywhere.
+          yield* tracker.register(PeerId.make(message.id))
+          yield* tracker.touch(PeerId.make(message.id)).pipe(Effect.ignore)
+          yield* neighbors.markOnline(PeerId.make(message.id))
           const joined = yield* registry.join(message.id, connection)
           session = { id: message.id, generation: joined.generation }
           if (joined.replaced !== undefined) yield* joined.replaced.close("replaced by a new session")
@@ -132,20 +165,29 @@ export const run = Effect.fnUntraced(function* (
         })
       const handle = (id: string, item: Connection.Inbound) =>
         Effect.gen(function* () {
+          // Any inbound traffic is a sign of life.
           yield* registry.touch(id)
+          yield* tracker.touch(PeerId.make(id)).pipe(Effect.ignore)
+          yield* neighbors.observeInbound(PeerId.make(id))
           if (item._tag === "Transfer") {
             if (item.transfer.tag === "update") return yield* receiveUpdate(id, item.transfer)
             return yield* item.transfer.abort(`unexpected transfer ${item.transfer.tag}`)
           }
           const message = yield* Protocol.fromEnvelope(item.envelope, id)
           if (message._tag === "heartbeat") {
-            if (message.from !== id) {
-              return yield* Effect.logWarning("heartbeat-rejected").pipe(
-                Effect.annotateLogs({ id, claimed: message.from, reason: "impersonation" }),
-              )
-            }
-            yield* Effect.logDebug("heartbeat").pipe(Effect.annotateLogs({ id, seq: message.seq }))
-            yield* send(connection, { _tag: "heartbeat-ack", seq: message.seq })
+            const beat =
+              message.status === undefined
+                ? { from: PeerId.make(message.from), seq: message.seq }
+                : { from: PeerId.make(message.from), seq: message.seq, status: message.status }
+            const ack = yield* tracker.beat(PeerId.make(id), beat).pipe(
+              Effect.tapError((error) =>
+                Effect.logWarning("heartbeat-rejected").pipe(
+                  Effect.annotateLogs({ id, claimed: message.from, reason: error.message }),
+                ),
+              ),
+              Effect.option,
+            )
+            if (ack._tag === "Some") yield* send(connection, { _tag: "heartbeat-ack", seq: ack.value.seq })
           }
         })
       const guard = yield* Effect.forkChild(
@@ -169,9 +211,8 @@ export const run = Effect.fnUntraced(function* (
         yield* Effect.logInfo("client-left").pipe(Effect.annotateLogs({ id: current.id, reason: "completed" }))
       } else if (current !== undefined) {
         const reason = outcome._tag === "Failure" ? `disconnected: ${outcome.failure.message}` : "disconnected"
-        const departed = yield* registry.depart(current.id, current.generation, reason)
-        if (departed) {
-          yield* Effect.logWarning("client-offline").pipe(Effect.annotateLogs({ id: current.id, reason }))
+        if (yield* takeOffline(current.id, current.generation, reason)) {
+          yield* tracker.markOffline(PeerId.make(current.id), reason).pipe(Effect.ignore)
         }
       } else if (outcome._tag === "Failure" && outcome.failure._tag !== "Rejected") {
         yield* Effect.logWarning("connection-failed").pipe(
@@ -179,6 +220,38 @@ export const run = Effect.fnUntraced(function* (
         )
       }
     }).pipe(Effect.ignore, Effect.ensuring(connection.close("session ended")))
+
+  const trackerEvents = yield* tracker.subscribe
+  yield* trackerEvents.pipe(
+    Stream.runForEach((event) => {
+      switch (event._tag) {
+        case "ClientWentOffline":
+          // Silence past the heartbeat timeout: the connection may still be open (a stalled
+          // or partitioned client). Take the client out and close it; it must rejoin.
+          return Effect.gen(function* () {
+            const connection = yield* registry.connectionOf(event.id)
+            if (yield* takeOffline(event.id, undefined, event.reason)) {
+              if (connection !== undefined) yield* connection.close(`offline: ${event.reason}`)
+            }
+          })
+        case "ClientNeverJoined":
+          return Effect.logWarning("client-never-joined").pipe(
+            Effect.annotateLogs({ id: event.id, reason: "never-joined" }),
+          )
+        case "QuorumLost":
+          return Effect.logWarning("quorum-lost").pipe(
+            Effect.annotateLogs({ alive: event.alive, minClients: event.minClients }),
+          )
+        case "QuorumRestored":
+          return Effect.logInfo("quorum-restored").pipe(
+            Effect.annotateLogs({ alive: event.alive, minClients: event.minClients }),
+          )
+        default:
+          return Effect.void
+      }
+    }),
+    Effect.forkScoped,
+  )
 
   yield* listener.connections.pipe(
     Stream.runForEach((connection) => Effect.forkChild(serve(connection))),
@@ -188,13 +261,14 @@ export const run = Effect.fnUntraced(function* (
   // Rounds.
   let global = model.init(settings.seed)
   const rounds: Array<typeof Report.Round.Type> = []
+  // While fewer than --min-clients are alive the server starts no round (the tracker logs
+  // quorum-lost / quorum-restored); it resumes as soon as enough are back.
   const waitForQuorum = Effect.gen(function* () {
     if ((yield* registry.onlineCount) >= settings.minClients) return
-    yield* Effect.logWarning("quorum-lost").pipe(
+    yield* Effect.logInfo("round-paused").pipe(
       Effect.annotateLogs({ online: yield* registry.onlineCount, minClients: settings.minClients }),
     )
     yield* registry.awaitOnline(settings.minClients)
-    yield* Effect.logInfo("quorum-restored").pipe(Effect.annotateLogs({ online: yield* registry.onlineCount }))
   })
 
   const joinedInTime = yield* registry
@@ -209,7 +283,11 @@ export const run = Effect.fnUntraced(function* (
   for (let round = 1; round <= settings.rounds; round++) {
     yield* waitForQuorum
     const startedAt = yield* Clock.currentTimeMillis
-    const sampled = yield* registry.onlineClients
+    const alive = new Set<string>(yield* tracker.aliveClients)
+    const reachable = new Set<string>(yield* neighbors.online)
+    const sampled = (yield* registry.onlineClients).filter(
+      (client) => alive.has(client.id) && (reachable.has(client.id) || !alive.has(client.id)),
+    )
     yield* Effect.logInfo("round-started").pipe(Effect.annotateLogs({ round, participants: sampled.map((c) => c.id) }))
     // Updates and departures from before this round are stale.
     yield* Queue.clear(registry.mailbox)
@@ -221,17 +299,31 @@ export const run = Effect.fnUntraced(function* (
       (client) => {
         const connection = client.connection
         if (connection === undefined) return Effect.sync(() => excluded.push({ id: client.id, reason: "offline" }))
-        return connection
-          .sendBytes(
-            { tag: "model", meta: { round, paramCount: model.paramCount }, totalBytes: bytes.byteLength },
-            Stream.make(bytes),
+        return neighbors
+          .send(
+            PeerId.make(client.id),
+            connection.sendBytes(
+              { tag: "model", meta: { round, paramCount: model.paramCount }, totalBytes: bytes.byteLength },
+              Stream.make(bytes),
+              { idleTimeout: settings.heartbeatTimeout },
+            ),
           )
           .pipe(
             Effect.timeout(settings.roundTimeout),
             Effect.matchEffect({
               onSuccess: () => Effect.sync(() => sentTo.add(client.id)),
               onFailure: (error) =>
-                Effect.sync(() => excluded.push({ id: client.id, reason: `send-failed: ${error._tag}` })),
+                Effect.sync(() =>
+                  excluded.push({
+                    id: client.id,
+                    reason:
+                      error._tag === "NeighborOffline" || error._tag === "ConnectionClosed"
+                        ? "offline"
+                        : error._tag === "SendTimeout" || error._tag === "TimeoutError"
+                          ? "stalled"
+                          : `send-failed: ${error._tag}`,
+                  }),
+                ),
             }),
           )
       },
@@ -252,7 +344,8 @@ export const run = Effect.fnUntraced(function* (
       const input = next.value
       if (!pending.has(input.id)) continue
       if (input._tag === "Gone") {
-        excluded.push({ id: input.id, reason: input.reason.startsWith("disconnected") ? "offline" : input.reason })
+        // Died or went silent mid-round: excluded as offline (the cause is in clients[].reason).
+        excluded.push({ id: input.id, reason: "offline" })
         pending.delete(input.id)
       } else if (input.round === round) {
         updates.push({ id: input.id, weights: input.weights, samples: input.samples })

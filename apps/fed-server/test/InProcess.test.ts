@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ClientSettings } from "@fedguard/fed-client/ClientSettings"
 import * as Trainer from "@fedguard/fed-client/Trainer"
 import { InMemoryTransport, Transport } from "@fedguard/transport"
-import { Deferred, Effect, Fiber, Layer, Schema } from "effect"
+import { Deferred, Effect, Fiber, Schema } from "effect"
 import * as Server from "../src/Server.ts"
 import { ServerSettings } from "../src/ServerSettings.ts"
 

@@ -51,7 +51,13 @@ export const start = (file: string, args: ReadonlyArray<string>): Effect.Effect<
       Queue.endUnsafe(events)
       Deferred.doneUnsafe(exited, Effect.succeed(code))
     })
-    return { process: child, events: Stream.fromQueue(events), stderr: () => stderr, exitCode: Deferred.await(exited) }
+    // One item per pull: a reader that stops early (runHead) leaves the rest for the next reader.
+    return {
+      process: child,
+      events: Stream.fromEffectRepeat(Queue.take(events)),
+      stderr: () => stderr,
+      exitCode: Deferred.await(exited),
+    }
   })
 
 /** Waits for the first event named `name` (bounded by the caller's timeout). */

@@ -1,0 +1,135 @@
+import { mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Report } from "@fedguard/federation"
+import { Effect, Schema, Stream } from "effect"
+import { clientBin, type Running, serverBin, start, waitFor } from "./support/Processes.ts"
+
+const secret = "faults-secret-123"
+const heartbeatTimeoutMs = 1000
+
+const client = (port: number, index: number) =>
+  start(clientBin, [
+    "--server",
+    `127.0.0.1:${port}`,
+    "--id",
+    `c${index}`,
+    "--secret",
+    secret,
+    "--shard-index",
+    String(index),
+    "--shard-count",
+    "4",
+    "--retry-base-delay",
+    "100ms",
+  ])
+
+const startFederation = (rounds: number, reportPath: string) =>
+  Effect.gen(function* () {
+    const server = yield* start(serverBin, [
+      "--port",
+      "0",
+      "--secret",
+      secret,
+      "--expected-clients",
+      "4",
+      "--min-clients",
+      "2",
+      "--rounds",
+      String(rounds),
+      "--heartbeat-interval",
+      "200ms",
+      "--heartbeat-timeout",
+      `${heartbeatTimeoutMs}ms`,
+      "--round-timeout",
+      "30s",
+      // 5 local epochs make a round last long enough for a restarted process to rejoin.
+      "--local-epochs",
+      "5",
+      "--report",
+      reportPath,
+    ])
+    const port = (yield* waitFor(server, "listening")).port as number
+    const clients = [yield* client(port, 0), yield* client(port, 1), yield* client(port, 2), yield* client(port, 3)]
+    return { server, port, clients }
+  })
+
+/** The first event satisfying `predicate`. */
+const event = (server: Running, predicate: (e: Record<string, unknown>) => boolean) =>
+  server.events.pipe(
+    Stream.filter(predicate),
+    Stream.runHead,
+    Effect.map((found) => {
+      if (found._tag === "None") throw new Error(`server ended first: ${server.stderr()}`)
+      return found.value
+    }),
+  )
+
+const readReport = (path: string) => Schema.decodeUnknownSync(Report.Report)(JSON.parse(readFileSync(path, "utf8")))
+
+describe("fault tolerance over TCP (200 ms beats, 1 s timeout)", () => {
+  it.live(
+    "SIGKILL of 1 of 4 clients mid-round: marked offline within the bound, the round completes without it, and after a restart it rejoins and trains again",
+    () =>
+      Effect.gen(function* () {
+        const reportPath = join(mkdtempSync(join(tmpdir(), "fedguard-kill-")), "report.json")
+        const { server, port, clients } = yield* startFederation(30, reportPath)
+        yield* event(server, (e) => e.event === "round-started" && e.round === 2)
+        const killedAt = Date.now()
+        clients[3]!.process.kill("SIGKILL")
+        const offline = yield* event(server, (e) => e.event === "client-offline" && e.id === "c3")
+        const detectedAfter = Date.parse(String(offline.time)) - killedAt
+        // The bound is the heartbeat timeout (+1%); a killed process is usually seen at once,
+        // through its closed socket. 1 s of slack absorbs scheduling on a loaded machine.
+        assert.isBelow(detectedAfter, heartbeatTimeoutMs * 1.01 + 1000)
+        const round2 = yield* event(server, (e) => e.event === "round-completed" && e.round === 2)
+        assert.notInclude(round2.participants as Array<string>, "c3")
+        assert.deepInclude(round2.excluded as Array<unknown>, { id: "c3", reason: "offline" })
+        assert.isAtLeast((round2.participants as Array<string>).length, 2)
+        yield* client(port, 3)
+        yield* event(server, (e) => e.event === "client-online" && e.id === "c3")
+        const back = yield* event(
+          server,
+          (e) => e.event === "round-completed" && (e.participants as Array<string>).includes("c3"),
+        )
+        assert.isAtLeast(back.round as number, 3)
+        yield* waitFor(server, "training-completed")
+        assert.strictEqual(yield* server.exitCode, 0, server.stderr())
+        const report = readReport(reportPath)
+        assert.strictEqual(report.rounds.length, 30)
+        const c3 = report.clients.find((c) => c.id === "c3")
+        assert.isDefined(c3)
+        assert.isTrue(report.rounds.some((r) => r.excluded.some((x) => x.id === "c3" && x.reason === "offline")))
+        assert.isTrue(report.rounds.at(-1)!.participants.includes("c3"))
+        assert.isAbove(report.finalAccuracy, 0.85)
+      }).pipe(Effect.scoped, Effect.timeout("120 seconds")),
+    150_000,
+  )
+
+  it.live(
+    "a stalled client (SIGSTOP: its socket stays open) goes offline by heartbeat timeout, not before, and rejoins after SIGCONT",
+    () =>
+      Effect.gen(function* () {
+        const reportPath = join(mkdtempSync(join(tmpdir(), "fedguard-stall-")), "report.json")
+        const { server, clients } = yield* startFederation(30, reportPath)
+        yield* event(server, (e) => e.event === "round-started" && e.round === 2)
+        const stoppedAt = Date.now()
+        clients[2]!.process.kill("SIGSTOP")
+        const offline = yield* event(server, (e) => e.event === "client-offline" && e.id === "c2")
+        const after = Date.parse(String(offline.time)) - stoppedAt
+        // Not before the timeout minus one beat interval (its last beat may be up to 200 ms old).
+        assert.isAtLeast(after, heartbeatTimeoutMs - 200 - 50)
+        assert.isBelow(after, heartbeatTimeoutMs * 1.01 + 1000)
+        assert.match(String(offline.reason), /timeout|silent|heartbeat|no sign/i)
+        clients[2]!.process.kill("SIGCONT")
+        yield* event(server, (e) => e.event === "client-online" && e.id === "c2")
+        yield* waitFor(server, "training-completed")
+        assert.strictEqual(yield* server.exitCode, 0, server.stderr())
+        const report = readReport(reportPath)
+        assert.isTrue(report.rounds.some((r) => r.excluded.some((x) => x.id === "c2")))
+        assert.isTrue(report.rounds.at(-1)!.participants.includes("c2"))
+      }).pipe(Effect.scoped, Effect.timeout("120 seconds")),
+    150_000,
+  )
+})
