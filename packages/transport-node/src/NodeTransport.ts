@@ -214,7 +214,11 @@ export const make = (options: Options = {}): Transport.Transport["Service"] => {
       yield* Effect.addFinalizer(() => Queue.end(accepted))
       // Forked after the server: on close its connections end before the server waits for them.
       yield* Effect.forkScoped(server.run(serve(accepted)))
-      return { address: Address.format(target.host, port), connections: Stream.fromQueue(accepted) }
+      // One connection per pull: a reader that stops early leaves the rest queued.
+      return {
+        address: Address.format(target.host, port),
+        connections: Stream.fromEffectRepeat(Queue.take(accepted)),
+      }
     })
 
   return Transport.Transport.of({ connect, listen })
