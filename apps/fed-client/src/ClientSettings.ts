@@ -7,12 +7,7 @@
 import { Partition, Settings } from "@fedguard/federation"
 import { Effect, Schema } from "effect"
 
-const int = (min: number, max: number, fallback?: string) => {
-  const base = Settings.IntString.pipe(Schema.check(Schema.isBetween({ minimum: min, maximum: max })))
-  return fallback === undefined ? base : base.pipe(Schema.withDecodingDefaultKey(Effect.succeed(fallback)))
-}
-
-const millis = (fallback: string) => Settings.Millis.pipe(Schema.withDecodingDefaultKey(Effect.succeed(fallback)))
+const { int, millis } = Settings
 
 /**
  * Every setting and its default.

@@ -7,13 +7,7 @@
 import { Model, Partition, Settings } from "@fedguard/federation"
 import { Effect, Schema } from "effect"
 
-const int = (min: number, max: number, fallback: string) =>
-  Settings.IntString.pipe(
-    Schema.check(Schema.isBetween({ minimum: min, maximum: max })),
-    Schema.withDecodingDefaultKey(Effect.succeed(fallback)),
-  )
-
-const millis = (fallback: string) => Settings.Millis.pipe(Schema.withDecodingDefaultKey(Effect.succeed(fallback)))
+const { int, millis } = Settings
 
 /**
  * Every setting, its default, and (in `descriptions`) what it means.

@@ -45,6 +45,26 @@ export const Millis = Schema.String.pipe(
 export const IntString = Schema.NumberFromString.pipe(Schema.check(Schema.isInt()))
 
 /**
+ * An integer setting between `min` and `max` (inclusive), from a string,
+ * defaulting to `fallback` when absent (required when no fallback).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const int = (min: number, max: number, fallback?: string) => {
+  const base = IntString.pipe(Schema.check(Schema.isBetween({ minimum: min, maximum: max })))
+  return fallback === undefined ? base : base.pipe(Schema.withDecodingDefaultKey(Effect.succeed(fallback)))
+}
+
+/**
+ * A duration setting in milliseconds, defaulting to `fallback` (`"30s"`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const millis = (fallback: string) => Millis.pipe(Schema.withDecodingDefaultKey(Effect.succeed(fallback)))
+
+/**
  * Where a setting's value came from, for error messages.
  *
  * @since 0.1.0
