@@ -53,6 +53,12 @@ const run = (command, args, options = {}) => {
   if (result.status !== 0) fail(`${command} ${args.join(" ")} exited with ${result.status ?? result.signal}`)
 }
 
+// Node 24 from the registry trusts only its bundled CAs; where the registry is reached through
+// a TLS-inspecting proxy whose CA lives in the operating system's store (as on these machines),
+// every npm request under it fails and retries for a minute. Trusting the system store too
+// (Node >= 22.15) fixes that; a user's own setting wins.
+const trustSystemCa = { NODE_USE_SYSTEM_CA: process.env.NODE_USE_SYSTEM_CA ?? "1" }
+
 // npm ci into a toolchain folder, once per lockfile content.
 const provision = (name) => {
   const dir = join(TOOLCHAIN, name)
@@ -61,7 +67,11 @@ const provision = (name) => {
   if (stampOk(stamp, digest)) return dir
   log(`provisioning ${name} from tools/toolchain/${name}/package-lock.json`)
   const npm = process.platform === "win32" ? "npm.cmd" : "npm"
-  run(npm, ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: dir, stdio: ["ignore", "ignore", "inherit"] })
+  run(npm, ["ci", "--no-audit", "--no-fund", "--loglevel=error"], {
+    cwd: dir,
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, ...trustSystemCa },
+  })
   writeFileSync(stamp, digest)
   return dir
 }
@@ -105,6 +115,7 @@ const nodeBin = nodeBinDir()
 const pnpmBin = pnpmBinDir()
 const env = {
   ...process.env,
+  ...trustSystemCa,
   PATH: [nodeBin, pnpmBin, join(ROOT, "node_modules", ".bin"), process.env.PATH].join(
     process.platform === "win32" ? ";" : ":",
   ),
