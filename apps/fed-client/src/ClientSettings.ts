@@ -28,6 +28,7 @@ export const ClientSettings = Schema.Struct({
   maxRetries: int(0, 100, "3"),
   retryBaseDelay: millis("1s"),
   retryMaxDelay: millis("30s"),
+  joinTimeout: millis("30s"),
   heartbeatInterval: Schema.optionalKey(Settings.Millis),
   heartbeatTimeout: Schema.optionalKey(Settings.Millis),
 }).pipe(
@@ -61,6 +62,7 @@ export const descriptions: Record<keyof ClientSettings, string> = {
   maxRetries: "Retries of a failed connect or send (3 retries = 4 attempts; default 3)",
   retryBaseDelay: "First retry delay, doubled each retry (default 1s)",
   retryMaxDelay: "Cap of the retry delay, after jitter (default 30s)",
+  joinTimeout: "Longest wait from connecting to the server's welcome; then reconnect (default 30s)",
   heartbeatInterval: "Override the server's heartbeat interval",
   heartbeatTimeout: "Override how long without acks before the server is lost",
 }

@@ -245,6 +245,24 @@ export const session = Effect.fnUntraced(function* (
   })
 
   const inbound = connection.inbound.pipe(Stream.runForEach(dispatch))
+  // A server that accepts the connection but never welcomes us is as good as lost.
+  yield* Effect.forkScoped(
+    Effect.sleep(settings.joinTimeout).pipe(
+      Effect.andThen(
+        Effect.suspend(() =>
+          welcome !== undefined
+            ? Effect.void
+            : Deferred.fail(
+                lost,
+                new TransportError.ConnectionClosed({
+                  peer: settings.server,
+                  reason: `no welcome within ${settings.joinTimeout} ms of connecting`,
+                }),
+              ),
+        ),
+      ),
+    ),
+  )
   yield* Effect.raceFirst(Effect.raceFirst(inbound, Deferred.await(lost)), trainer.pipe(Effect.andThen(Effect.never)))
   if (completed === undefined) {
     return yield* new TransportError.ConnectionClosed({ peer: settings.server, reason: "server closed the session" })

@@ -15,6 +15,7 @@ const settings = Schema.decodeUnknownSync(ClientSettings)({
   maxRetries: "2",
   retryBaseDelay: "1s",
   retryMaxDelay: "4s",
+  joinTimeout: "5s",
 })
 
 const welcome: Protocol.Message = {
@@ -132,6 +133,25 @@ describe("fed-client session", () => {
       }
       assert.isTrue(yield* connection.isOpen)
       assert.strictEqual(yield* Queue.size(server.accepted), 0)
+    }).pipe(Effect.scoped, Effect.provide(InMemoryTransport.layerNetwork)),
+  )
+
+  it.effect("a server that never welcomes is left after the join timeout, not before, and joined again", () =>
+    Effect.gen(function* () {
+      const server = yield* fakeServer
+      yield* runClient
+      const first = yield* server.nextConnection
+      yield* server.send(first, { _tag: "challenge", nonce: "n1" })
+      yield* server.nextMessage(first)
+      yield* TestClock.adjust("4999 millis")
+      assert.isTrue(yield* first.isOpen)
+      yield* TestClock.adjust("1 millis")
+      // First failed session before a welcome: backoff 2 s (base 1 s doubled), then a new connection.
+      yield* TestClock.adjust("2 seconds")
+      const second = yield* server.nextConnection
+      yield* server.send(second, { _tag: "challenge", nonce: "n2" })
+      const join = yield* server.nextMessage(second)
+      assert.strictEqual(join._tag, "join")
     }).pipe(Effect.scoped, Effect.provide(InMemoryTransport.layerNetwork)),
   )
 

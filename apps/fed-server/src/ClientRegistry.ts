@@ -142,10 +142,12 @@ export const make = Effect.gen(function* () {
   )
 
   const connectionOf = (id: string) => Effect.sync(() => clients.get(id)?.connection)
+  const isKnown = (id: string) => Effect.sync(() => clients.has(id))
 
   return {
     join,
     connectionOf,
+    isKnown,
     touch,
     depart,
     onlineClients,

@@ -156,12 +156,14 @@ export const run = Effect.fnUntraced(function* (
           yield* tracker.register(PeerId.make(message.id))
           yield* tracker.touch(PeerId.make(message.id)).pipe(Effect.ignore)
           yield* neighbors.markOnline(PeerId.make(message.id))
+          // Logged before the registry counts it, so the log tells events in causal order
+          // (a round may start the moment it is counted).
+          yield* Effect.logInfo((yield* registry.isKnown(message.id)) ? "client-online" : "client-joined").pipe(
+            Effect.annotateLogs({ id: message.id, remote: connection.remote, reason: "joined" }),
+          )
           const joined = yield* registry.join(message.id, connection)
           session = { id: message.id, generation: joined.generation }
           if (joined.replaced !== undefined) yield* joined.replaced.close("replaced by a new session")
-          yield* Effect.logInfo(joined.rejoined ? "client-online" : "client-joined").pipe(
-            Effect.annotateLogs({ id: message.id, remote: connection.remote, reason: "joined" }),
-          )
         })
       const handle = (id: string, item: Connection.Inbound) =>
         Effect.gen(function* () {
@@ -377,9 +379,19 @@ export const run = Effect.fnUntraced(function* (
   const finalAccuracy = rounds.at(-1)?.testAccuracy ?? model.evaluate(global, test).accuracy
   finished = true
   const farewell: Protocol.Message = { _tag: "training-completed", finalAccuracy, rounds: rounds.length }
-  for (const client of yield* registry.onlineClients) {
-    if (client.connection !== undefined) yield* send(client.connection, farewell).pipe(Effect.ignore)
-  }
+  // The farewell, then a graceful close: the close is flushed after the farewell, so the
+  // process may exit without cutting either off.
+  yield* Effect.forEach(
+    yield* registry.onlineClients,
+    (client) =>
+      client.connection === undefined
+        ? Effect.void
+        : send(client.connection, farewell).pipe(
+            Effect.ignore,
+            Effect.andThen(client.connection.close("training completed")),
+          ),
+    { concurrency: "unbounded", discard: true },
+  )
   yield* Effect.logInfo("training-completed").pipe(Effect.annotateLogs({ finalAccuracy, rounds: rounds.length }))
   const report: Report.Report = {
     config: { ...settings, secret: "<redacted>" } as unknown as Report.Report["config"],

@@ -132,4 +132,56 @@ describe("fault tolerance over TCP (200 ms beats, 1 s timeout)", () => {
       }).pipe(Effect.scoped, Effect.timeout("120 seconds")),
     150_000,
   )
+
+  it.live(
+    "below --min-clients the server pauses new rounds, and resumes when a client comes back",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* start(serverBin, [
+          "--port",
+          "0",
+          "--secret",
+          secret,
+          "--expected-clients",
+          "2",
+          "--min-clients",
+          "2",
+          "--rounds",
+          "6",
+          "--local-epochs",
+          "5",
+          "--heartbeat-interval",
+          "200ms",
+          "--heartbeat-timeout",
+          `${heartbeatTimeoutMs}ms`,
+        ])
+        const first = yield* server.events.pipe(Stream.runHead)
+        assert.strictEqual(first._tag === "Some" ? first.value.event : undefined, "listening")
+        const port = (first._tag === "Some" ? first.value.port : 0) as number
+        const a = yield* client(port, 0)
+        const b = yield* client(port, 1)
+        yield* event(server, (e) => e.event === "round-started" && e.round === 2)
+        b.process.kill("SIGKILL")
+        yield* event(server, (e) => e.event === "quorum-lost")
+        const pausedAt = yield* event(server, (e) => e.event === "round-paused" || e.event === "round-started")
+        assert.strictEqual(pausedAt.event, "round-paused")
+        // Paused: nothing starts while only one client is alive.
+        yield* Effect.sleep("1500 millis")
+        yield* client(port, 1)
+        // Until a round starts again, both the rejoin and the restored quorum must have been seen.
+        const seen = new Set<string>()
+        yield* event(server, (e) => {
+          if (e.event !== "round-started") seen.add(String(e.event))
+          return e.event === "round-started"
+        })
+        assert.isTrue(seen.has("client-online"), [...seen].join(","))
+        assert.isTrue(seen.has("quorum-restored"), [...seen].join(","))
+        const resumed = yield* event(server, (e) => e.event === "round-completed")
+        assert.deepStrictEqual(resumed.participants, ["c0", "c1"])
+        yield* waitFor(server, "training-completed")
+        assert.strictEqual(yield* server.exitCode, 0, server.stderr())
+        assert.strictEqual(yield* a.exitCode, 0, a.stderr())
+      }).pipe(Effect.scoped, Effect.timeout("120 seconds")),
+    150_000,
+  )
 })
