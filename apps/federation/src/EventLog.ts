@@ -6,6 +6,8 @@
  */
 import { type Layer, Logger } from "effect"
 
+const eventName = /^[a-z]+(?:-[a-z]+)*$/
+
 const toLine = (structured: {
   readonly message: unknown
   readonly level: string
@@ -14,7 +16,11 @@ const toLine = (structured: {
   readonly annotations: Record<string, unknown>
 }): string =>
   JSON.stringify({
-    event: structured.message,
+    // `event` is always a name (`client-joined`); free-text messages from libraries
+    // (the heartbeat package's "client c1 went offline …") go under `message`.
+    ...(typeof structured.message === "string" && eventName.test(structured.message)
+      ? { event: structured.message }
+      : { event: "log", message: structured.message }),
     ...structured.annotations,
     level: structured.level,
     time: structured.timestamp,
@@ -22,13 +28,21 @@ const toLine = (structured: {
   })
 
 /**
- * The logger: `Effect.logInfo("client-joined").pipe(Effect.annotateLogs({ id }))`
+ * The line format: `Effect.logInfo("client-joined").pipe(Effect.annotateLogs({ id }))`
  * prints `{"event":"client-joined","id":"c1","level":"INFO","time":"…"}`.
  *
  * @since 0.1.0
  * @category loggers
  */
-export const logger = Logger.map(Logger.formatStructured, toLine).pipe(Logger.withConsoleLog)
+export const formatter = Logger.map(Logger.formatStructured, toLine)
+
+/**
+ * {@link formatter}, printed to stdout.
+ *
+ * @since 0.1.0
+ * @category loggers
+ */
+export const logger = formatter.pipe(Logger.withConsoleLog)
 
 /**
  * Replaces the default logger with the JSON-lines one. The level is the CLI's

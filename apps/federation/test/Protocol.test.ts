@@ -1,0 +1,51 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Envelope } from "@fedguard/transport"
+import { Effect } from "effect"
+import * as Protocol from "../src/Protocol.ts"
+
+describe("Protocol", () => {
+  it.effect("every message survives an envelope round trip", () =>
+    Effect.gen(function* () {
+      const messages: ReadonlyArray<Protocol.Message> = [
+        { _tag: "challenge", nonce: "n" },
+        { _tag: "join", id: "c1", proof: "ab" },
+        { _tag: "refused", reason: "no" },
+        { _tag: "heartbeat", from: "c1", seq: 3 },
+        { _tag: "heartbeat-ack", seq: 3 },
+        { _tag: "training-completed", finalAccuracy: 0.9, rounds: 10 },
+      ]
+      for (const message of messages) {
+        const envelope = Protocol.toEnvelope(message)
+        assert.strictEqual(envelope.tag, message._tag)
+        assert.deepStrictEqual(yield* Protocol.fromEnvelope(envelope, "peer"), message)
+      }
+    }),
+  )
+
+  it.effect("an unknown message, a mismatched tag or a bad field is a DecodeError naming the peer", () =>
+    Effect.gen(function* () {
+      const unknown = yield* Effect.flip(Protocol.fromEnvelope(Envelope.make("gossip", { x: 1 }), "c9"))
+      assert.strictEqual(unknown._tag, "DecodeError")
+      assert.strictEqual(unknown.peer, "c9")
+      const mismatch = yield* Effect.flip(
+        Protocol.fromEnvelope(Envelope.make("join", { _tag: "refused", reason: "x" }), "c9"),
+      )
+      assert.match(mismatch.message, /join carries refused/)
+      const badField = yield* Effect.flip(
+        Protocol.fromEnvelope(Envelope.make("heartbeat", { _tag: "heartbeat", from: "c1", seq: "three" }), "c9"),
+      )
+      assert.match(badField.message, /seq/)
+    }),
+  )
+
+  it.effect("update metadata must carry a positive sample count", () =>
+    Effect.gen(function* () {
+      const ok = yield* Protocol.decodeMeta(Protocol.UpdateMeta, { round: 1, samples: 10, trainLoss: 0.5 }, "c1")
+      assert.strictEqual(ok.samples, 10)
+      const bad = yield* Effect.flip(
+        Protocol.decodeMeta(Protocol.UpdateMeta, { round: 1, samples: 0, trainLoss: 0.5 }, "c1"),
+      )
+      assert.strictEqual(bad._tag, "DecodeError")
+    }),
+  )
+})
