@@ -4,23 +4,12 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Report } from "@fedguard/federation"
 import { Effect, Schema } from "effect"
-import { clientBin, serverBin, start, waitFor } from "./support/Processes.ts"
+import { startClient, startServer, waitFor } from "./support/Processes.ts"
 
 const secret = "e2e-secret-123"
 
 const client = (port: number, id: string, index: number, count: number, key = secret) =>
-  start(clientBin, [
-    "--server",
-    `127.0.0.1:${port}`,
-    "--id",
-    id,
-    "--secret",
-    key,
-    "--shard-index",
-    String(index),
-    "--shard-count",
-    String(count),
-  ])
+  startClient(port, { id, index, count, secret: key })
 
 describe("fed-server and fed-client over TCP", () => {
   it.live(
@@ -29,11 +18,7 @@ describe("fed-server and fed-client over TCP", () => {
       Effect.gen(function* () {
         const dir = mkdtempSync(join(tmpdir(), "fedguard-e2e-"))
         const reportPath = join(dir, "report.json")
-        const server = yield* start(serverBin, [
-          "--port",
-          "0",
-          "--secret",
-          secret,
+        const server = yield* startServer(secret, [
           "--expected-clients",
           "2",
           "--min-clients",
@@ -71,18 +56,7 @@ describe("fed-server and fed-client over TCP", () => {
     "a client with the wrong secret is refused, logged, and the others are unaffected",
     () =>
       Effect.gen(function* () {
-        const server = yield* start(serverBin, [
-          "--port",
-          "0",
-          "--secret",
-          secret,
-          "--expected-clients",
-          "2",
-          "--min-clients",
-          "2",
-          "--rounds",
-          "2",
-        ])
+        const server = yield* startServer(secret, ["--expected-clients", "2", "--min-clients", "2", "--rounds", "2"])
         const port = (yield* waitFor(server, "listening")).port as number
         const intruder = yield* client(port, "intruder", 0, 2, "not-the-secret")
         const rejected = yield* waitFor(server, "client-rejected")

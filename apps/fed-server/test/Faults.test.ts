@@ -4,44 +4,26 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Report } from "@fedguard/federation"
 import { Effect, Schema, Stream } from "effect"
-import { clientBin, type Running, serverBin, start, waitFor } from "./support/Processes.ts"
+import { type Running, startClient, startServer, waitFor } from "./support/Processes.ts"
 
 const secret = "faults-secret-123"
 const heartbeatTimeoutMs = 1000
 
 const client = (port: number, index: number) =>
-  start(clientBin, [
-    "--server",
-    `127.0.0.1:${port}`,
-    "--id",
-    `c${index}`,
-    "--secret",
-    secret,
-    "--shard-index",
-    String(index),
-    "--shard-count",
-    "4",
-    "--retry-base-delay",
-    "100ms",
-  ])
+  startClient(port, { id: `c${index}`, index, count: 4, secret, flags: ["--retry-base-delay", "100ms"] })
+
+const fastBeats = ["--heartbeat-interval", "200ms", "--heartbeat-timeout", `${heartbeatTimeoutMs}ms`]
 
 const startFederation = (rounds: number, reportPath: string) =>
   Effect.gen(function* () {
-    const server = yield* start(serverBin, [
-      "--port",
-      "0",
-      "--secret",
-      secret,
+    const server = yield* startServer(secret, [
       "--expected-clients",
       "4",
       "--min-clients",
       "2",
       "--rounds",
       String(rounds),
-      "--heartbeat-interval",
-      "200ms",
-      "--heartbeat-timeout",
-      `${heartbeatTimeoutMs}ms`,
+      ...fastBeats,
       "--round-timeout",
       "30s",
       // 5 local epochs make a round last long enough for a restarted process to rejoin.
@@ -137,11 +119,7 @@ describe("fault tolerance over TCP (200 ms beats, 1 s timeout)", () => {
     "below --min-clients the server pauses new rounds, and resumes when a client comes back",
     () =>
       Effect.gen(function* () {
-        const server = yield* start(serverBin, [
-          "--port",
-          "0",
-          "--secret",
-          secret,
+        const server = yield* startServer(secret, [
           "--expected-clients",
           "2",
           "--min-clients",
@@ -150,10 +128,7 @@ describe("fault tolerance over TCP (200 ms beats, 1 s timeout)", () => {
           "6",
           "--local-epochs",
           "5",
-          "--heartbeat-interval",
-          "200ms",
-          "--heartbeat-timeout",
-          `${heartbeatTimeoutMs}ms`,
+          ...fastBeats,
         ])
         const first = yield* server.events.pipe(Stream.runHead)
         assert.strictEqual(first._tag === "Some" ? first.value.event : undefined, "listening")

@@ -71,3 +71,32 @@ export const waitFor = (running: Running, name: string) =>
         : Effect.die(new Error(`process ended before ${name}: ${running.stderr()}`)),
     ),
   )
+
+/** fed-server on an ephemeral port with `secret` and the given flags. */
+export const startServer = (secret: string, flags: ReadonlyArray<string>) =>
+  start(serverBin, ["--port", "0", "--secret", secret, ...flags])
+
+/** fed-client `id` holding shard `index` of `count`, joining the server on `port`. */
+export const startClient = (
+  port: number,
+  options: {
+    readonly id: string
+    readonly index: number
+    readonly count: number
+    readonly secret: string
+    readonly flags?: ReadonlyArray<string>
+  },
+) =>
+  start(clientBin, [
+    "--server",
+    `127.0.0.1:${port}`,
+    "--id",
+    options.id,
+    "--secret",
+    options.secret,
+    "--shard-index",
+    String(options.index),
+    "--shard-count",
+    String(options.count),
+    ...(options.flags ?? []),
+  ])
