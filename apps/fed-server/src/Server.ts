@@ -294,7 +294,12 @@ export const run = Effect.fnUntraced(function* (
     // Updates and departures from before this round are stale.
     yield* Queue.clear(registry.mailbox)
     const bytes = Weights.encode(global)
-    const excluded: Array<{ id: string; reason: string }> = []
+    // Every known client that is not sampled is accounted for: it is offline (dead, silent,
+    // or not reachable for sends) at the start of the round.
+    const sampledIds = new Set(sampled.map((client) => client.id))
+    const excluded: Array<{ id: string; reason: string }> = (yield* registry.snapshot)
+      .filter((client) => !sampledIds.has(client.id))
+      .map((client) => ({ id: client.id, reason: "offline" }))
     const sentTo = new Set<string>()
     yield* Effect.forEach(
       sampled,
