@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Envelope, FrameCodec, Transport } from "@fedguard/transport"
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, Option, Queue, Stream } from "effect"
 import * as NodeTransport from "../src/NodeTransport.ts"
-import { accepted, echoServer, inbox, nextMessage, patternStream, verify } from "./support/fixtures.ts"
+import { accepted, echoPair, echoServer, inbox, nextMessage, patternStream, verify } from "./support/fixtures.ts"
 
 const MiB = 1024 * 1024
 const timeouts = { writeTimeout: "2 seconds", connectTimeout: "2 seconds", closeTimeout: "500 millis" } as const
@@ -45,11 +45,7 @@ describe("NodeTransport", () => {
 
   it.live("carries a message to the server and its echo back", () =>
     Effect.gen(function* () {
-      const transport = yield* Transport.Transport
-      const listener = yield* transport.listen("127.0.0.1:0")
-      yield* echoServer(listener)
-      const client = yield* transport.connect(listener.address)
-      const replies = yield* inbox(client)
+      const { client, replies } = yield* echoPair
       yield* client.send(Envelope.make("ping", { n: 1, text: "héllo" }))
       const reply = yield* nextMessage(replies)
       assert.strictEqual(reply.tag, "echo")
@@ -59,11 +55,7 @@ describe("NodeTransport", () => {
 
   it.live("streams 8 MiB byte for byte, and the receipt counts every byte and chunk", () =>
     Effect.gen(function* () {
-      const transport = yield* Transport.Transport
-      const listener = yield* transport.listen("127.0.0.1:0")
-      yield* echoServer(listener)
-      const client = yield* transport.connect(listener.address)
-      const replies = yield* inbox(client)
+      const { client, replies } = yield* echoPair
       const receipt = yield* client.sendBytes({ tag: "model", totalBytes: 8 * MiB }, patternStream(8 * MiB, MiB))
       const verdict = yield* nextMessage(replies)
       assert.strictEqual(receipt.bytes, 8 * MiB)

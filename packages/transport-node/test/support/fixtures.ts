@@ -4,7 +4,7 @@
  */
 
 import * as Net from "node:net"
-import { type Connection, Envelope, type Transport, type TransportError } from "@fedguard/transport"
+import { type Connection, Envelope, Transport, type TransportError } from "@fedguard/transport"
 import { Cause, Effect, Option, Queue, type Scope, Stream } from "effect"
 
 /** The byte expected at `offset` of every test payload. */
@@ -231,3 +231,16 @@ export const rawFrame = (type: number, body: Uint8Array | string): Uint8Array =>
   out.set(payload, 5)
   return out
 }
+
+/**
+ * A listener on an ephemeral port serving the echo protocol, a client connected to it, and
+ * the client's inbox of replies: the setup most round-trip tests start from.
+ */
+export const echoPair = Effect.gen(function* () {
+  const transport = yield* Transport.Transport
+  const listener = yield* transport.listen("127.0.0.1:0")
+  yield* echoServer(listener)
+  const client = yield* transport.connect(listener.address)
+  const replies = yield* inbox(client)
+  return { transport, listener, client, replies }
+})
