@@ -8,7 +8,6 @@
 import { type Connection, type Frame, FrameCodec, TransportError } from "@fedguard/transport"
 import { type Array as Arr, Cause, Duration, Effect, Exit, Result, Scope, Stream } from "effect"
 import * as Socket from "effect/socket/Socket"
-import { ChunkStreamingDecoder } from "./internal/chunkStreamingDecoder.ts"
 import * as Describe from "./internal/describe.ts"
 
 /**
@@ -104,7 +103,8 @@ export const make = Effect.fnUntraced(function* (
   // The writer lives in its own Scope: closing it is how effect/socket half-closes (`end()`).
   const writerScope = yield* Scope.fork(scope)
   const writer = yield* Scope.provide(socket.writer, writerScope)
-  const decoder = new ChunkStreamingDecoder({ peer: remote, maxFrameBytes })
+  // Chunk payloads are handed on as views of what the socket read, not assembled.
+  const decoder = new FrameCodec.FrameDecoder({ peer: remote, maxFrameBytes, streamChunks: true })
   let closing = false
   let sawClose = false
 

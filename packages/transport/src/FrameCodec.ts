@@ -38,6 +38,8 @@ const TYPE_ABORT = 6
 const TYPE_CLOSE = 7
 // id (u32) + offset (f64): offsets are byte counts, exact in a double up to 2^53.
 const STREAM_HEADER = 12
+// A chunk frame up to its payload: length, type, id, offset.
+const CHUNK_HEADER = headerBytes + STREAM_HEADER
 
 const encoder = new TextEncoder()
 // Not fatal: invalid UTF-8 becomes U+FFFD and then fails JSON or Schema decoding.
@@ -208,18 +210,32 @@ export const decodeBody = (body: Uint8Array, peer: string): Result.Result<Frame,
  * above the limit before buffering it, and never copies a frame that arrived
  * within a single read.
  *
+ * With `streamChunks`, a chunk's payload is handed on as it arrives instead of
+ * being assembled: one `Chunk` frame per piece of received buffer, each a view
+ * of those bytes, at consecutive offsets. To a `Connection` that means the
+ * same (it checks and counts offsets), and on TCP — where nearly every chunk
+ * spans several reads — it saves a copy per chunk and the garbage it makes
+ * (measured: about a third of the transport's CPU on the 256 MiB benchmark).
+ *
  * @since 0.1.0
  * @category decoding
  */
 export class FrameDecoder {
   readonly peer: string
   readonly maxFrameBytes: number
+  readonly streamChunks: boolean
   private pending: Array<Uint8Array> = []
   private pendingBytes = 0
+  private chunk: { readonly id: number; offset: number; remaining: number } | undefined = undefined
 
-  constructor(options: { readonly peer: string; readonly maxFrameBytes?: number | undefined }) {
+  constructor(options: {
+    readonly peer: string
+    readonly maxFrameBytes?: number | undefined
+    readonly streamChunks?: boolean | undefined
+  }) {
     this.peer = options.peer
     this.maxFrameBytes = options.maxFrameBytes ?? defaultMaxFrameBytes
+    this.streamChunks = options.streamChunks ?? false
   }
 
   /**
@@ -227,6 +243,13 @@ export class FrameDecoder {
    */
   get bufferedBytes(): number {
     return this.pendingBytes
+  }
+
+  /**
+   * Whether the bytes so far end inside a frame (a stream that ends here was cut).
+   */
+  get insideFrame(): boolean {
+    return this.pendingBytes > 0 || this.chunk !== undefined
   }
 
   /**
@@ -240,65 +263,83 @@ export class FrameDecoder {
       this.pendingBytes += bytes.byteLength
     }
     const frames: Array<Frame> = []
-    while (this.pendingBytes >= 4) {
-      const length = this.peekLength()
+    while (true) {
+      const chunk = this.chunk
+      if (chunk !== undefined) {
+        while (chunk.remaining > 0 && this.pendingBytes > 0) {
+          const first = this.pending[0]!
+          const size = Math.min(first.byteLength, chunk.remaining)
+          frames.push({ _tag: "Chunk", id: chunk.id, offset: chunk.offset, bytes: first.subarray(0, size) })
+          chunk.offset += size
+          chunk.remaining -= size
+          this.drop(size)
+        }
+        if (chunk.remaining > 0) break
+        this.chunk = undefined
+      }
+      if (this.pendingBytes < 4) break
+      const head = this.peek(Math.min(headerBytes, this.pendingBytes))
+      const length = new DataView(head.buffer, head.byteOffset, 4).getUint32(0)
       if (length === 0) {
         return Result.fail(new DecodeError({ peer: this.peer, reason: "frame of length 0", path: "length" }))
       }
       if (length > this.maxFrameBytes) {
         return Result.fail(new FrameTooLarge({ peer: this.peer, size: length, maxBytes: this.maxFrameBytes }))
       }
+      if (
+        this.streamChunks &&
+        this.pendingBytes >= headerBytes &&
+        head[4] === TYPE_CHUNK &&
+        4 + length > CHUNK_HEADER
+      ) {
+        if (this.pendingBytes < CHUNK_HEADER) break
+        const header = decodeBody(this.take(CHUNK_HEADER).subarray(4), this.peer)
+        if (Result.isFailure(header)) return Result.fail(header.failure)
+        if (header.success._tag === "Chunk") {
+          this.chunk = { id: header.success.id, offset: header.success.offset, remaining: 4 + length - CHUNK_HEADER }
+        }
+        continue
+      }
       if (this.pendingBytes < 4 + length) break
-      const body = this.take(4 + length).subarray(4)
-      const frame = decodeBody(body, this.peer)
+      const frame = decodeBody(this.take(4 + length).subarray(4), this.peer)
       if (Result.isFailure(frame)) return Result.fail(frame.failure)
       frames.push(frame.success)
     }
     return Result.succeed(frames)
   }
 
-  private peekLength(): number {
+  private drop(n: number): void {
     const first = this.pending[0]!
-    if (first.byteLength >= 4) {
-      return new DataView(first.buffer, first.byteOffset, 4).getUint32(0)
-    }
-    const head = this.copyPrefix(4)
-    return new DataView(head.buffer).getUint32(0)
+    if (first.byteLength === n) this.pending.shift()
+    else this.pending[0] = first.subarray(n)
+    this.pendingBytes -= n
   }
 
-  private copyPrefix(n: number): Uint8Array {
-    const out = new Uint8Array(n)
-    let filled = 0
-    for (const part of this.pending) {
-      const take = Math.min(part.byteLength, n - filled)
-      out.set(part.subarray(0, take), filled)
-      filled += take
-      if (filled === n) break
-    }
-    return out
+  // The first n buffered bytes without consuming them; a copy only when they span buffers.
+  private peek(n: number): Uint8Array {
+    const first = this.pending[0]!
+    return first.byteLength >= n ? first : this.copy(n, false)
   }
 
-  // Removes the first n bytes; a view when they lie in one buffer, else a copy.
+  // Removes and returns the first n buffered bytes; a view when they lie in one buffer.
   private take(n: number): Uint8Array {
     const first = this.pending[0]!
-    if (first.byteLength >= n) {
-      const out = first.subarray(0, n)
-      if (first.byteLength === n) this.pending.shift()
-      else this.pending[0] = first.subarray(n)
-      this.pendingBytes -= n
-      return out
-    }
+    if (first.byteLength < n) return this.copy(n, true)
+    this.drop(n)
+    return first.subarray(0, n)
+  }
+
+  private copy(n: number, consume: boolean): Uint8Array {
     const out = new Uint8Array(n)
     let filled = 0
+    let index = 0
     while (filled < n) {
-      const part = this.pending[0]!
-      const take = Math.min(part.byteLength, n - filled)
-      out.set(part.subarray(0, take), filled)
-      filled += take
-      if (take === part.byteLength) this.pending.shift()
-      else this.pending[0] = part.subarray(take)
+      const part = consume ? this.pending[0]! : this.pending[index++]!
+      const size = Math.min(part.byteLength, n - filled)
+      out.set(part.subarray(0, size), filled)
+      filled += size
+      if (consume) this.drop(size)
     }
-    this.pendingBytes -= n
     return out
   }
 }

@@ -1,8 +1,38 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Envelope, type Frame, FrameCodec } from "@fedguard/transport"
 import { Effect, Result } from "effect"
-import { ChunkStreamingDecoder } from "../src/internal/chunkStreamingDecoder.ts"
-import { patternChunk, rawFrame, seededBytes } from "./support/fixtures.ts"
+import * as Envelope from "../src/Envelope.ts"
+import type * as Frame from "../src/Frame.ts"
+import * as FrameCodec from "../src/FrameCodec.ts"
+
+const patternChunk = (bytes: number): Uint8Array => {
+  const out = new Uint8Array(bytes)
+  for (let i = 0; i < bytes; i++) out[i] = (i * 31 + 7) & 0xff
+  return out
+}
+
+// Deterministic noise (mulberry32), so a failing split can be replayed.
+const seededBytes = (length: number, seed: number): Uint8Array => {
+  let state = seed >>> 0
+  const out = new Uint8Array(length)
+  for (let i = 0; i < length; i++) {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    out[i] = (t ^ (t >>> 14)) & 0xff
+  }
+  return out
+}
+
+/** A frame built by hand: length, type, body. */
+const rawFrame = (type: number, body: Uint8Array | string): Uint8Array => {
+  const payload = typeof body === "string" ? new TextEncoder().encode(body) : body
+  const out = new Uint8Array(5 + payload.byteLength)
+  new DataView(out.buffer).setUint32(0, 1 + payload.byteLength)
+  out[4] = type
+  out.set(payload, 5)
+  return out
+}
 
 const frames: ReadonlyArray<Frame.Frame> = [
   { _tag: "Message", envelope: Envelope.make("join", { id: "client-1" }) },
@@ -39,7 +69,7 @@ const cut = (bytes: Uint8Array, seed: number, maxPiece: number): Array<Uint8Arra
 }
 
 const decodeAll = (pieces: ReadonlyArray<Uint8Array>, maxFrameBytes = FrameCodec.defaultMaxFrameBytes) => {
-  const decoder = new ChunkStreamingDecoder({ peer: "peer", maxFrameBytes })
+  const decoder = new FrameCodec.FrameDecoder({ peer: "peer", maxFrameBytes, streamChunks: true })
   const out: Array<Frame.Frame> = []
   for (const piece of pieces) {
     const result = decoder.push(piece)
@@ -79,7 +109,7 @@ const joinChunks = (decoded: ReadonlyArray<Frame.Frame>): Array<Frame.Frame> => 
   return out
 }
 
-describe("ChunkStreamingDecoder", () => {
+describe("FrameDecoder with streamChunks", () => {
   it.effect("decodes what FrameCodec encodes however the bytes are cut, chunk payloads rejoining exactly", () =>
     Effect.sync(() => {
       for (const [seed, maxPiece] of [
@@ -99,7 +129,11 @@ describe("ChunkStreamingDecoder", () => {
   it.effect("hands a chunk's payload on as views of the pushed buffers, without waiting for its tail", () =>
     Effect.sync(() => {
       const encoded = FrameCodec.encodeToBytes({ _tag: "Chunk", id: 4, offset: 100, bytes: patternChunk(65_536) })
-      const decoder = new ChunkStreamingDecoder({ peer: "peer", maxFrameBytes: FrameCodec.defaultMaxFrameBytes })
+      const decoder = new FrameCodec.FrameDecoder({
+        peer: "peer",
+        maxFrameBytes: FrameCodec.defaultMaxFrameBytes,
+        streamChunks: true,
+      })
       const head = encoded.subarray(0, 40_000)
       const first = decoder.push(head)
       assert.isTrue(Result.isSuccess(first))
