@@ -287,9 +287,7 @@ export const run = Effect.fnUntraced(function* (
     const startedAt = yield* Clock.currentTimeMillis
     const alive = new Set<string>(yield* tracker.aliveClients)
     const reachable = new Set<string>(yield* neighbors.online)
-    const sampled = (yield* registry.onlineClients).filter(
-      (client) => alive.has(client.id) && (reachable.has(client.id) || !alive.has(client.id)),
-    )
+    const sampled = (yield* registry.onlineClients).filter((client) => alive.has(client.id) && reachable.has(client.id))
     yield* Effect.logInfo("round-started").pipe(Effect.annotateLogs({ round, participants: sampled.map((c) => c.id) }))
     // Updates and departures from before this round are stale.
     yield* Queue.clear(registry.mailbox)

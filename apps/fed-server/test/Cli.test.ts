@@ -9,6 +9,9 @@ const runs = (file: string, args: ReadonlyArray<string>) =>
     return { code, stderr: running.stderr() }
   }).pipe(Effect.scoped, Effect.timeout("30 seconds"))
 
+// A client of an address nothing listens on, holding shard ? of 2 (each test adds the rest).
+const unreachableClient = ["--server", "127.0.0.1:1", "--id", "a", "--secret", "long-enough", "--shard-count", "2"]
+
 describe("command lines", () => {
   it.live("fed-server --help exits 0", () =>
     Effect.gen(function* () {
@@ -59,18 +62,7 @@ describe("command lines", () => {
 
   it.live("a shard index outside the shard count exits 2", () =>
     Effect.gen(function* () {
-      const { code, stderr } = yield* runs(clientBin, [
-        "--server",
-        "127.0.0.1:1",
-        "--id",
-        "a",
-        "--secret",
-        "long-enough",
-        "--shard-count",
-        "2",
-        "--shard-index",
-        "2",
-      ])
+      const { code, stderr } = yield* runs(clientBin, [...unreachableClient, "--shard-index", "2"])
       assert.strictEqual(code, 2)
       assert.match(stderr, /shardIndex 2 must be below shardCount 2/)
     }),
@@ -79,14 +71,7 @@ describe("command lines", () => {
   it.live("a client that cannot reach the server gives up after its retries and exits 1", () =>
     Effect.gen(function* () {
       const { code, stderr } = yield* runs(clientBin, [
-        "--server",
-        "127.0.0.1:1",
-        "--id",
-        "a",
-        "--secret",
-        "long-enough",
-        "--shard-count",
-        "2",
+        ...unreachableClient,
         "--shard-index",
         "0",
         "--max-retries",
