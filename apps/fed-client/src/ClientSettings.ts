@@ -20,7 +20,9 @@ export const ClientSettings = Schema.Struct({
     Schema.check(Schema.isPattern(/^[^\s:]+:\d{1,5}$/, { message: "expected HOST:PORT, e.g. 127.0.0.1:7070" })),
   ),
   id: Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(128))),
-  secret: Schema.String.pipe(Schema.check(Schema.isMinLength(8, { message: "must be at least 8 characters" }))),
+  secret: Schema.RedactedFromValue(
+    Schema.String.pipe(Schema.check(Schema.isMinLength(8, { message: "must be at least 8 characters" }))),
+  ),
   shardIndex: int(0, 9_999),
   shardCount: int(1, 10_000),
   partition: Partition.Kind.pipe(Schema.withDecodingDefaultKey(Effect.succeed("iid" as const))),

@@ -30,7 +30,9 @@ export const ServerSettings = Schema.Struct({
   model: Model.Name.pipe(Schema.withDecodingDefaultKey(Effect.succeed("softmax" as const))),
   partition: Partition.Kind.pipe(Schema.withDecodingDefaultKey(Effect.succeed("iid" as const))),
   seed: int(0, 2 ** 31 - 1, "42"),
-  secret: Schema.String.pipe(Schema.check(Schema.isMinLength(8, { message: "must be at least 8 characters" }))),
+  secret: Schema.RedactedFromValue(
+    Schema.String.pipe(Schema.check(Schema.isMinLength(8, { message: "must be at least 8 characters" }))),
+  ),
   clientIds: Schema.optionalKey(Schema.String),
   report: Schema.optionalKey(Schema.String),
   joinTimeout: millis("60s"),

@@ -1,10 +1,15 @@
 /**
- * JSON-lines logging for the reference apps: one object per line on stdout,
- * `event` first (the log message), then `level`, `time` and the annotations.
+ * JSON-lines logging for the reference apps, and the two-way mapping between
+ * typed events and those lines.
+ *
+ * What happened is a typed event (`ServerEvent`, `ClientEvent`); a log line is
+ * only its rendering: `{"event":"round-completed","round":3,…,"level":"INFO","time":"…"}`.
+ * {@link codec} gives both directions for one event union, so the demo and the
+ * tests decode lines back into the same typed events instead of grepping.
  *
  * @since 0.1.0
  */
-import { type Layer, Logger } from "effect"
+import { Effect, type Layer, Logger, Option, Schema } from "effect"
 
 const eventName = /^[a-z]+(?:-[a-z]+)*$/
 
@@ -52,3 +57,69 @@ export const logger = formatter.pipe(Logger.withConsoleLog)
  * @category layers
  */
 export const layer: Layer.Layer<never> = Logger.layer([logger])
+
+/**
+ * How one event kind is logged: its stable line name (`"round-completed"`)
+ * and its level.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LineSpec {
+  readonly name: string
+  readonly level: "Debug" | "Info" | "Warning" | "Error"
+}
+
+/**
+ * Both directions between a tagged event union and log lines:
+ *
+ * - `log(event)` logs the event as one line: the event's line name, then its
+ *   encoded fields as annotations (the `_tag` is dropped: the name replaces it).
+ * - `fromLine(line)` decodes a line back into the typed event, or `None` for
+ *   a line that is not one of these events (library text, another app's
+ *   events, garbage). Extra keys (`level`, `time`) are ignored.
+ *
+ * Every `_tag` of the union must have a `LineSpec`; line names must be unique.
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const codec = <S extends Schema.Codec<{ readonly _tag: string }, { readonly _tag: string }>>(
+  schema: S,
+  specs: { readonly [Tag in S["Type"]["_tag"]]: LineSpec },
+) => {
+  const byName = new Map<string, string>()
+  for (const [tag, spec] of Object.entries(specs) as Array<[string, LineSpec]>) {
+    if (byName.has(spec.name)) throw new Error(`EventLog.codec: line name ${spec.name} is used twice`)
+    byName.set(spec.name, tag)
+  }
+  const encode = Schema.encodeSync(schema as unknown as Schema.Codec<S["Type"], Record<string, unknown>>)
+  const decode = Schema.decodeUnknownOption(schema as unknown as Schema.Codec<S["Type"], unknown>)
+  const parseJson = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Record(Schema.String, Schema.Json)))
+
+  const log = (event: S["Type"]): Effect.Effect<void> => {
+    const spec = (specs as Record<string, LineSpec>)[event._tag]!
+    const { _tag, ...fields } = encode(event)
+    const line = spec.name
+    const logged =
+      spec.level === "Debug"
+        ? Effect.logDebug(line)
+        : spec.level === "Warning"
+          ? Effect.logWarning(line)
+          : spec.level === "Error"
+            ? Effect.logError(line)
+            : Effect.logInfo(line)
+    return logged.pipe(Effect.annotateLogs(fields))
+  }
+
+  const fromObject = (object: Readonly<Record<string, unknown>>): Option.Option<S["Type"]> => {
+    const tag = typeof object.event === "string" ? byName.get(object.event) : undefined
+    if (tag === undefined) return Option.none()
+    const { event: _event, level: _level, time: _time, ...fields } = object
+    return decode({ ...fields, _tag: tag })
+  }
+
+  const fromLine = (line: string): Option.Option<S["Type"]> => Option.flatMap(parseJson(line), fromObject)
+
+  return { log, fromLine, fromObject, nameOf: (tag: S["Type"]["_tag"]) => specs[tag].name } as const
+}

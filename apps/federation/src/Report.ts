@@ -14,9 +14,14 @@ import { Schema } from "effect"
 export const Exclusion = Schema.Struct({ id: Schema.String, reason: Schema.String })
 
 /**
- * One round: who took part, who was excluded and why, the global model's
- * accuracy and loss on the held-out test split after aggregation, wall time,
- * and the weight bytes received from and sent to clients.
+ * One round: who took part (`participants`: the clients whose update was
+ * averaged), who was excluded and why (`offline`, `stalled`, `straggler`,
+ * `send-failed: …`, `rejected: non-finite weights`, `rejected: stale round 3`,
+ * …), how many updates `UpdateAdmission` refused (`rejectedUpdates`), whether
+ * the global model changed (`modelUpdated`: false when no update was admitted,
+ * so the previous model was kept), the global model's accuracy and loss on the
+ * held-out test split after aggregation, wall time, and the weight bytes
+ * received from and sent to clients.
  *
  * @since 0.1.0
  * @category models
@@ -25,6 +30,8 @@ export const Round = Schema.Struct({
   round: Schema.Int,
   participants: Schema.Array(Schema.String),
   excluded: Schema.Array(Exclusion),
+  rejectedUpdates: Schema.Int,
+  modelUpdated: Schema.Boolean,
   testAccuracy: Schema.Number,
   testLoss: Schema.Number,
   durationMs: Schema.Number,

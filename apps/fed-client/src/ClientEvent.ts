@@ -1,0 +1,145 @@
+/**
+ * What a fed-client reports happened, as typed events. Its JSON log is only
+ * their rendering (`{"event":"round-trained","round":3,…}`), and
+ * {@link fromLine} turns such a line back into the event.
+ *
+ * @since 0.2.0
+ */
+import { EventLog } from "@fedguard/federation"
+import { Schema } from "effect"
+
+/**
+ * A connection attempt failed (the reconnect policy decides what follows).
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ConnectFailed extends Schema.TaggedClass<ConnectFailed>()("ConnectFailed", {
+  server: Schema.String,
+  reason: Schema.String,
+}) {}
+
+/**
+ * The server welcomed this client: training settings follow.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class Joined extends Schema.TaggedClass<Joined>()("Joined", {
+  id: Schema.String,
+  server: Schema.String,
+  model: Schema.String,
+}) {}
+
+/**
+ * A round's model was trained locally and its update uploaded.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class RoundTrained extends Schema.TaggedClass<RoundTrained>()("RoundTrained", {
+  id: Schema.String,
+  round: Schema.Int,
+  samples: Schema.Int,
+  trainLoss: Schema.Number,
+  durationMs: Schema.Number,
+}) {}
+
+/**
+ * The session ended before training completed, for a retryable reason
+ * (`PeerLost`, connection ended, no welcome in time); the client reconnects
+ * after `reconnectInMs` (from `@fedguard/retry`'s policy, with jitter).
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ServerLost extends Schema.TaggedClass<ServerLost>()("ServerLost", {
+  id: Schema.String,
+  reason: Schema.String,
+  reconnectInMs: Schema.Number,
+}) {}
+
+/**
+ * The server refused this client (wrong secret, unknown id, duplicate id):
+ * final, the client exits with an error.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class Refused extends Schema.TaggedClass<Refused>()("Refused", {
+  id: Schema.String,
+  reason: Schema.String,
+}) {}
+
+/**
+ * The client stopped reconnecting: its sessions failed `attempts` times in a
+ * row without being welcomed.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class GaveUp extends Schema.TaggedClass<GaveUp>()("GaveUp", {
+  id: Schema.String,
+  attempts: Schema.Int,
+  reason: Schema.String,
+}) {}
+
+/**
+ * The server said training is complete.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class TrainingCompleted extends Schema.TaggedClass<TrainingCompleted>()("TrainingCompleted", {
+  id: Schema.String,
+  finalAccuracy: Schema.Number,
+  rounds: Schema.Int,
+}) {}
+
+/**
+ * Every client event.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export const ClientEvent = Schema.Union([
+  ConnectFailed,
+  Joined,
+  RoundTrained,
+  ServerLost,
+  Refused,
+  GaveUp,
+  TrainingCompleted,
+])
+
+/**
+ * @since 0.2.0
+ * @category events
+ */
+export type ClientEvent = typeof ClientEvent.Type
+
+/**
+ * The log rendering of each event (line names as the client has always
+ * logged them).
+ *
+ * @since 0.2.0
+ * @category logging
+ */
+export const lines = EventLog.codec(ClientEvent, {
+  ConnectFailed: { name: "connect-failed", level: "Warning" },
+  Joined: { name: "joined", level: "Info" },
+  RoundTrained: { name: "round-trained", level: "Info" },
+  ServerLost: { name: "server-lost", level: "Warning" },
+  Refused: { name: "refused", level: "Error" },
+  GaveUp: { name: "gave-up", level: "Error" },
+  TrainingCompleted: { name: "training-completed", level: "Info" },
+})
+
+/**
+ * Decodes one JSON log line of a client into its event; `None` for any other
+ * line.
+ *
+ * @since 0.2.0
+ * @category logging
+ */
+export const fromLine = lines.fromLine

@@ -1,0 +1,289 @@
+/**
+ * What the server reports happened, as typed events. The JSON log, the demo,
+ * the report and the tests all read these; a log line is only their
+ * rendering (`{"event":"round-completed","round":3,…}`), and
+ * {@link fromLine} turns such a line back into the event.
+ *
+ * Times are not fields: the log line carries its own `time`.
+ *
+ * @since 0.2.0
+ */
+import { EventLog, Report } from "@fedguard/federation"
+import { Schema } from "effect"
+
+/**
+ * The server bound its address (port 0 becomes the real port). Always the
+ * first event.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class Listening extends Schema.TaggedClass<Listening>()("Listening", {
+  host: Schema.String,
+  port: Schema.Int,
+}) {}
+
+/**
+ * A client proved the secret and was welcomed for the first time.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ClientJoined extends Schema.TaggedClass<ClientJoined>()("ClientJoined", {
+  id: Schema.String,
+  remote: Schema.String,
+}) {}
+
+/**
+ * A known client joined again (after going offline, or replacing its own
+ * older session).
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ClientRejoined extends Schema.TaggedClass<ClientRejoined>()("ClientRejoined", {
+  id: Schema.String,
+  remote: Schema.String,
+}) {}
+
+/**
+ * A connection was refused during its handshake (`id` is `"?"` when it never
+ * named one): wrong proof, unknown id, no join in time, a flapping duplicate
+ * id, or garbage. The socket is closed.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ClientRefused extends Schema.TaggedClass<ClientRefused>()("ClientRefused", {
+  id: Schema.String,
+  remote: Schema.String,
+  reason: Schema.String,
+}) {}
+
+/**
+ * A new session of `id` replaced its older one; the old session's round slot
+ * was released at once.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ClientReplaced extends Schema.TaggedClass<ClientReplaced>()("ClientReplaced", {
+  id: Schema.String,
+  remote: Schema.String,
+}) {}
+
+/**
+ * An online client went offline: its connection ended, or its heartbeat
+ * deadline passed. Published exactly once per transition, by `ClientLiveness`.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ClientWentOffline extends Schema.TaggedClass<ClientWentOffline>()("ClientWentOffline", {
+  id: Schema.String,
+  reason: Schema.String,
+}) {}
+
+/**
+ * A client named by `--client-ids` was not seen within `--join-timeout`.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ClientNeverJoined extends Schema.TaggedClass<ClientNeverJoined>()("ClientNeverJoined", {
+  id: Schema.String,
+}) {}
+
+/**
+ * A client disconnected after training completed (the plan, not a fault).
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ClientLeft extends Schema.TaggedClass<ClientLeft>()("ClientLeft", {
+  id: Schema.String,
+  reason: Schema.String,
+}) {}
+
+/**
+ * Fewer than `--expected-clients` joined within `--join-timeout`; training
+ * starts with those present (at least `--min-clients`).
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class JoinTimedOut extends Schema.TaggedClass<JoinTimedOut>()("JoinTimedOut", {
+  online: Schema.Int,
+  expected: Schema.Int,
+}) {}
+
+/**
+ * A round started with these participants (sorted ids).
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class RoundStarted extends Schema.TaggedClass<RoundStarted>()("RoundStarted", {
+  round: Schema.Int,
+  participants: Schema.Array(Schema.String),
+}) {}
+
+/**
+ * No round starts: fewer than `--min-clients` clients are online.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class RoundPaused extends Schema.TaggedClass<RoundPaused>()("RoundPaused", {
+  round: Schema.Int,
+  online: Schema.Int,
+  minClients: Schema.Int,
+}) {}
+
+/**
+ * `UpdateAdmission` refused a client's update; the client is excluded from
+ * the round at once and stays connected.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class UpdateRejected extends Schema.TaggedClass<UpdateRejected>()("UpdateRejected", {
+  round: Schema.Int,
+  id: Schema.String,
+  reason: Schema.String,
+}) {}
+
+/**
+ * A participant was excluded from the running round, with the reason that
+ * also appears in the report.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ClientExcluded extends Schema.TaggedClass<ClientExcluded>()("ClientExcluded", {
+  round: Schema.Int,
+  id: Schema.String,
+  reason: Schema.String,
+}) {}
+
+/**
+ * A round finished: the report's round record.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class RoundCompleted extends Schema.TaggedClass<RoundCompleted>()("RoundCompleted", Report.Round.fields) {}
+
+/**
+ * Fewer clients than `--min-clients` are alive (after the quorum was reached).
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class QuorumLost extends Schema.TaggedClass<QuorumLost>()("QuorumLost", {
+  alive: Schema.Int,
+  minClients: Schema.Int,
+}) {}
+
+/**
+ * The quorum is back after a `QuorumLost`.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class QuorumRestored extends Schema.TaggedClass<QuorumRestored>()("QuorumRestored", {
+  alive: Schema.Int,
+  minClients: Schema.Int,
+}) {}
+
+/**
+ * Every round ran; the farewell went to the online clients.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class TrainingCompleted extends Schema.TaggedClass<TrainingCompleted>()("TrainingCompleted", {
+  finalAccuracy: Schema.Number,
+  rounds: Schema.Int,
+}) {}
+
+/**
+ * The report was written to `path`.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ReportWritten extends Schema.TaggedClass<ReportWritten>()("ReportWritten", {
+  path: Schema.String,
+}) {}
+
+/**
+ * Every server event.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export const ServerEvent = Schema.Union([
+  Listening,
+  ClientJoined,
+  ClientRejoined,
+  ClientRefused,
+  ClientReplaced,
+  ClientWentOffline,
+  ClientNeverJoined,
+  ClientLeft,
+  JoinTimedOut,
+  RoundStarted,
+  RoundPaused,
+  UpdateRejected,
+  ClientExcluded,
+  RoundCompleted,
+  QuorumLost,
+  QuorumRestored,
+  TrainingCompleted,
+  ReportWritten,
+])
+
+/**
+ * @since 0.2.0
+ * @category events
+ */
+export type ServerEvent = typeof ServerEvent.Type
+
+/**
+ * The log rendering of each event: line names are the ones the server has
+ * always logged (`client-online` for a rejoin, `client-rejected` for a refused
+ * handshake), so people who read the JSON log see the same lines.
+ *
+ * @since 0.2.0
+ * @category logging
+ */
+export const lines = EventLog.codec(ServerEvent, {
+  Listening: { name: "listening", level: "Info" },
+  ClientJoined: { name: "client-joined", level: "Info" },
+  ClientRejoined: { name: "client-online", level: "Info" },
+  ClientRefused: { name: "client-rejected", level: "Warning" },
+  ClientReplaced: { name: "client-replaced", level: "Warning" },
+  ClientWentOffline: { name: "client-offline", level: "Warning" },
+  ClientNeverJoined: { name: "client-never-joined", level: "Warning" },
+  ClientLeft: { name: "client-left", level: "Info" },
+  JoinTimedOut: { name: "join-timeout", level: "Warning" },
+  RoundStarted: { name: "round-started", level: "Info" },
+  RoundPaused: { name: "round-paused", level: "Warning" },
+  UpdateRejected: { name: "update-rejected", level: "Warning" },
+  ClientExcluded: { name: "client-excluded", level: "Warning" },
+  RoundCompleted: { name: "round-completed", level: "Info" },
+  QuorumLost: { name: "quorum-lost", level: "Warning" },
+  QuorumRestored: { name: "quorum-restored", level: "Info" },
+  TrainingCompleted: { name: "training-completed", level: "Info" },
+  ReportWritten: { name: "report-written", level: "Info" },
+})
+
+/**
+ * Decodes one JSON log line of the server into its event; `None` for any
+ * other line.
+ *
+ * @since 0.2.0
+ * @category logging
+ */
+export const fromLine = lines.fromLine
