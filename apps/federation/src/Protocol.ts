@@ -10,6 +10,10 @@
  * Rounds: the server streams the global model (`model` transfer); the client
  * trains and streams back its weights (`update` transfer); at the end the
  * server sends `training-completed`.
+ * Liveness: heartbeats and their acks are `@fedguard/heartbeat`'s own
+ * messages (`Heartbeat.Heartbeat` under the envelope tag
+ * `Heartbeat.heartbeatTag`, `Heartbeat.HeartbeatAck` under `Heartbeat.ackTag`),
+ * not part of this union.
  *
  * @since 0.1.0
  */
@@ -64,32 +68,12 @@ export const TrainingCompleted = Schema.TaggedStruct("training-completed", {
 })
 
 /**
- * A heartbeat from a client (sequence number and an optional status).
- *
- * @since 0.1.0
- * @category messages
- */
-export const Beat = Schema.TaggedStruct("heartbeat", {
-  from: Schema.String,
-  seq: Schema.Int,
-  status: Schema.optional(Schema.Json),
-})
-
-/**
- * The server's reply to a heartbeat.
- *
- * @since 0.1.0
- * @category messages
- */
-export const BeatAck = Schema.TaggedStruct("heartbeat-ack", { seq: Schema.Int })
-
-/**
  * Every control message of the protocol.
  *
  * @since 0.1.0
  * @category messages
  */
-export const Message = Schema.Union([Challenge, Join, Welcome, Refused, TrainingCompleted, Beat, BeatAck])
+export const Message = Schema.Union([Challenge, Join, Welcome, Refused, TrainingCompleted])
 
 /**
  * @since 0.1.0

@@ -10,8 +10,16 @@ describe("Protocol", () => {
         { _tag: "challenge", nonce: "n" },
         { _tag: "join", id: "c1", proof: "ab" },
         { _tag: "refused", reason: "no" },
-        { _tag: "heartbeat", from: "c1", seq: 3 },
-        { _tag: "heartbeat-ack", seq: 3 },
+        {
+          _tag: "welcome",
+          id: "c1",
+          model: "softmax",
+          localEpochs: 1,
+          batchSize: 10,
+          learningRate: 0.05,
+          heartbeatIntervalMs: 200,
+          heartbeatTimeoutMs: 1000,
+        },
         { _tag: "training-completed", finalAccuracy: 0.9, rounds: 10 },
       ]
       for (const message of messages) {
@@ -32,9 +40,12 @@ describe("Protocol", () => {
       )
       assert.match(mismatch.message, /join carries refused/)
       const badField = yield* Effect.flip(
-        Protocol.fromEnvelope(Envelope.make("heartbeat", { _tag: "heartbeat", from: "c1", seq: "three" }), "c9"),
+        Protocol.fromEnvelope(Envelope.make("join", { _tag: "join", id: "c1", proof: 3 }), "c9"),
       )
-      assert.match(badField.message, /seq/)
+      assert.match(badField.message, /proof/)
+      // Heartbeats are the heartbeat package's own messages, not part of this protocol.
+      const beat = yield* Effect.flip(Protocol.fromEnvelope(Envelope.make("heartbeat", { from: "c1", seq: 1 }), "c9"))
+      assert.strictEqual(beat._tag, "DecodeError")
     }),
   )
 
