@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 /**
- * `fed-server`: the FedAvg coordinator as a command.
+ * `fed-server`: the FedAvg coordinator as a command. This file only chooses
+ * the transport (TCP), the logger (JSON lines) and where settings come from
+ * (flags, environment, config file); `FedServer` composes the rest.
  *
  * @since 0.1.0
  */
 import { Cli, EventLog } from "@fedguard/federation"
 import { NodeTransport } from "@fedguard/transport-node"
 import { Effect, FileSystem } from "effect"
-import * as Server from "./Server.ts"
+import * as FedServer from "./FedServer.ts"
+import * as ServerEvent from "./ServerEvent.ts"
 import { descriptions, ServerSettings } from "./ServerSettings.ts"
 
 const command = Cli.command("fed-server", {
@@ -17,13 +20,13 @@ const command = Cli.command("fed-server", {
   envPrefix: "FED_SERVER_",
   run: (settings) =>
     Effect.gen(function* () {
-      const report = yield* Server.run(settings)
+      const report = yield* FedServer.run(settings)
       if (settings.report !== undefined) {
         const fs = yield* FileSystem.FileSystem
         yield* fs.writeFileString(settings.report, `${JSON.stringify(report, null, 2)}\n`)
-        yield* Effect.logInfo("report-written").pipe(Effect.annotateLogs({ path: settings.report }))
+        yield* ServerEvent.lines.log(new ServerEvent.ReportWritten({ path: settings.report }))
       }
-    }).pipe(Effect.scoped, Effect.provide(NodeTransport.layer()), Effect.provide(EventLog.layer)),
+    }).pipe(Effect.provide(NodeTransport.layer()), Effect.provide(EventLog.layer)),
 })
 
 Cli.main(command)
