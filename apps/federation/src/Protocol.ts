@@ -28,12 +28,18 @@ import * as Model from "./Model.ts"
 export const Challenge = Schema.TaggedStruct("challenge", { nonce: Schema.String })
 
 /**
+ * A client's answer to the challenge: its id, the HMAC proof that it holds
+ * the secret, and how many training samples it holds (its shard size), the
+ * most any of its updates may claim.
+ *
  * @since 0.1.0
  * @category messages
  */
 export const Join = Schema.TaggedStruct("join", {
   id: Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(128))),
   proof: Schema.String,
+  /** The size of the client's shard: no update of its may claim more samples than this. */
+  samples: Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0))),
 })
 
 /**
@@ -98,7 +104,8 @@ export const ModelMeta = Schema.Struct({ round: Schema.Int, paramCount: Schema.I
  */
 export const UpdateMeta = Schema.Struct({
   round: Schema.Int,
-  samples: Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0))),
+  // Checked by the server's update admission (positive integer, at most the shard size).
+  samples: Schema.Number,
   trainLoss: Schema.Number,
 })
 

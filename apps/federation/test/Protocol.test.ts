@@ -8,7 +8,7 @@ describe("Protocol", () => {
     Effect.gen(function* () {
       const messages: ReadonlyArray<Protocol.Message> = [
         { _tag: "challenge", nonce: "n" },
-        { _tag: "join", id: "c1", proof: "ab" },
+        { _tag: "join", id: "c1", proof: "ab", samples: 2000 },
         { _tag: "refused", reason: "no" },
         {
           _tag: "welcome",
@@ -40,7 +40,7 @@ describe("Protocol", () => {
       )
       assert.match(mismatch.message, /join carries refused/)
       const badField = yield* Effect.flip(
-        Protocol.fromEnvelope(Envelope.make("join", { _tag: "join", id: "c1", proof: 3 }), "c9"),
+        Protocol.fromEnvelope(Envelope.make("join", { _tag: "join", id: "c1", proof: 3, samples: 1 }), "c9"),
       )
       assert.match(badField.message, /proof/)
       // Heartbeats are the heartbeat package's own messages, not part of this protocol.
@@ -49,12 +49,12 @@ describe("Protocol", () => {
     }),
   )
 
-  it.effect("update metadata must carry a positive sample count", () =>
+  it.effect("update metadata must carry a round and numbers (the sample rules belong to admission)", () =>
     Effect.gen(function* () {
       const ok = yield* Protocol.decodeMeta(Protocol.UpdateMeta, { round: 1, samples: 10, trainLoss: 0.5 }, "c1")
       assert.strictEqual(ok.samples, 10)
       const bad = yield* Effect.flip(
-        Protocol.decodeMeta(Protocol.UpdateMeta, { round: 1, samples: 0, trainLoss: 0.5 }, "c1"),
+        Protocol.decodeMeta(Protocol.UpdateMeta, { round: "one", samples: 10, trainLoss: 0.5 }, "c1"),
       )
       assert.strictEqual(bad._tag, "DecodeError")
     }),

@@ -1,0 +1,216 @@
+/**
+ * One client connection, from challenge to close: the handshake (a fresh
+ * nonce, the client's HMAC proof of the secret, the allowed ids, the welcome),
+ * then the routing of everything the client sends: heartbeats to
+ * `ClientLiveness` (acked with `@fedguard/heartbeat`'s own messages), update
+ * streams to the `RoundCoordinator`, any frame as a sign of life.
+ *
+ * Every refused or timed-out handshake is published as `ClientRefused` and
+ * closes the socket: the peer sees end-of-stream, never a connection left
+ * open. A session's failure ends only that session.
+ *
+ * @since 0.2.0
+ */
+import { Auth, Protocol } from "@fedguard/federation"
+import { Heartbeat } from "@fedguard/heartbeat"
+import { type Connection, Envelope, TransportError } from "@fedguard/transport"
+import { Context, Duration, Effect, FiberSet, Layer, Option, type Redacted, Result, Schema, Stream } from "effect"
+import { ClientDirectory, type Session } from "./ClientDirectory.ts"
+import { ClientLiveness } from "./ClientLiveness.ts"
+import { RoundCoordinator } from "./RoundCoordinator.ts"
+import * as ServerEvent from "./ServerEvent.ts"
+import { ServerEvents } from "./ServerEvents.ts"
+
+/**
+ * Serves connections: `serve(connection)` runs one connection's handshake
+ * and, once admitted, hands its session to the `ClientDirectory`;
+ * `accept(connections)` serves every connection of a listener, each in its
+ * own fiber.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class ClientSession extends Context.Service<
+  ClientSession,
+  {
+    readonly serve: (connection: Connection.Connection) => Effect.Effect<void>
+    readonly accept: (connections: Stream.Stream<Connection.Connection>) => Effect.Effect<void>
+  }
+>()("@fedguard/fed-server/ClientSession") {}
+
+/**
+ * Options: the federation `secret`; `clientIds`, the ids allowed to join
+ * (default: any id that proves the secret); the training settings sent in
+ * the `welcome`; and `handshakeTimeout` (default 10 s), the longest a
+ * connection may take to send its join.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  readonly secret: Redacted.Redacted<string>
+  readonly clientIds?: ReadonlyArray<string> | undefined
+  readonly welcome: Omit<typeof Protocol.Welcome.Type, "_tag" | "id">
+  readonly handshakeTimeout?: Duration.Input | undefined
+}
+
+const decodeHeartbeat = Schema.decodeUnknownEffect(Heartbeat.Heartbeat)
+const encodeAck = Schema.encodeSync(Heartbeat.HeartbeatAck)
+
+const send = (connection: Connection.Connection, message: Protocol.Message) =>
+  connection.send(Protocol.toEnvelope(message))
+
+/**
+ * Builds the service; connection fibers live in the current Scope.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function* (options: Options) {
+  const directory = yield* ClientDirectory
+  const liveness = yield* ClientLiveness
+  const coordinator = yield* RoundCoordinator
+  const events = yield* ServerEvents
+  const allowed = options.clientIds === undefined ? undefined : new Set(options.clientIds)
+  const handshakeTimeout = options.handshakeTimeout ?? "10 seconds"
+  const fibers = yield* FiberSet.make()
+
+  const refuse = (connection: Connection.Connection, id: string, reason: string) =>
+    events.publish(new ServerEvent.ClientRefused({ id, remote: connection.remote, reason })).pipe(
+      Effect.andThen(send(connection, { _tag: "refused", reason }).pipe(Effect.ignore)),
+      Effect.andThen(connection.close(reason)),
+    )
+
+  // Everything an admitted client sends. A failure (an undecodable frame) ends this session only.
+  const route = (session: Session, item: Connection.Inbound) =>
+    Effect.gen(function* () {
+      const { id, connection } = session
+      if (item._tag === "Transfer") {
+        yield* liveness.signOfLife(id)
+        if (item.transfer.tag === "update") return yield* coordinator.receive(id, item.transfer)
+        return yield* item.transfer.abort(`unexpected transfer ${item.transfer.tag}`)
+      }
+      if (item.envelope.tag === Heartbeat.heartbeatTag) {
+        const beat = yield* decodeHeartbeat(item.envelope.body).pipe(
+          Effect.mapError(
+            (error) => new TransportError.DecodeError({ peer: id, reason: `heartbeat: ${error.message}` }),
+          ),
+        )
+        const ack = yield* liveness.beat(id, beat)
+        if (Option.isSome(ack)) yield* connection.send(Envelope.make(Heartbeat.ackTag, encodeAck(ack.value)))
+        return
+      }
+      yield* liveness.signOfLife(id)
+      // Any other message after the join is decoded (a garbage one ends the session) and ignored.
+      yield* Protocol.fromEnvelope(item.envelope, id)
+    })
+
+  const run = (session: Session) =>
+    Effect.gen(function* () {
+      const outcome = yield* session.connection.inbound.pipe(
+        Stream.runForEach((item) => route(session, item)),
+        Effect.result,
+      )
+      if (yield* directory.release(session.id, session.generation)) {
+        const reason = Result.isFailure(outcome) ? `disconnected: ${outcome.failure.message}` : "disconnected"
+        yield* liveness.connectionEnded(session.id, reason)
+      }
+    }).pipe(
+      Effect.onInterrupt(() =>
+        // Interrupted by a newer session of the same id (or by the server's shutdown): tell this
+        // one why, so a second process using the id can log it and stop.
+        directory
+          .current(session.id)
+          .pipe(
+            Effect.flatMap((current) =>
+              Option.isSome(current) && current.value.generation > session.generation
+                ? send(session.connection, {
+                    _tag: "refused",
+                    reason: `replaced by a newer session of client id ${session.id} from ${current.value.connection.remote}`,
+                  }).pipe(Effect.ignore)
+                : Effect.void,
+            ),
+          ),
+      ),
+      Effect.ensuring(session.connection.close("session ended")),
+    )
+
+  const handshake = (connection: Connection.Connection, nonce: string, item: Connection.Inbound) =>
+    Effect.gen(function* () {
+      if (item._tag !== "Message") return yield* refuse(connection, "?", "expected join, got a byte stream")
+      const message = yield* Protocol.fromEnvelope(item.envelope, connection.remote).pipe(Effect.result)
+      if (Result.isFailure(message)) return yield* refuse(connection, "?", message.failure.message)
+      const join = message.success
+      if (join._tag !== "join") return yield* refuse(connection, "?", `expected join, got ${join._tag}`)
+      if (!Auth.verify(options.secret, nonce, join.id, join.proof)) {
+        return yield* refuse(connection, join.id, "unauthenticated: wrong proof of the federation secret")
+      }
+      if (allowed !== undefined && !allowed.has(join.id)) {
+        return yield* refuse(connection, join.id, "unknown client id")
+      }
+      let rejoined = false
+      const admitted = yield* directory
+        .admit(
+          join.id,
+          connection,
+          join.samples,
+          Effect.gen(function* () {
+            // The welcome goes first: once the session is visible a round may stream it the model.
+            yield* send(connection, { _tag: "welcome", id: join.id, ...options.welcome }).pipe(Effect.ignore)
+            rejoined = yield* liveness.online(join.id)
+          }),
+          run,
+        )
+        .pipe(Effect.result)
+      if (Result.isFailure(admitted)) return yield* refuse(connection, join.id, admitted.failure.message)
+      const remote = connection.remote
+      if (Option.isSome(admitted.success.replaced)) {
+        yield* events.publish(new ServerEvent.ClientReplaced({ id: join.id, remote }))
+      }
+      yield* events.publish(
+        rejoined || Option.isSome(admitted.success.replaced)
+          ? new ServerEvent.ClientRejoined({ id: join.id, remote })
+          : new ServerEvent.ClientJoined({ id: join.id, remote }),
+      )
+    })
+
+  const serve = (connection: Connection.Connection): Effect.Effect<void> =>
+    Effect.gen(function* () {
+      const nonce = yield* Auth.nonce
+      yield* send(connection, { _tag: "challenge", nonce }).pipe(Effect.ignore)
+      const first = yield* connection.inbound.pipe(
+        Stream.runHead,
+        Effect.timeoutOption(handshakeTimeout),
+        Effect.result,
+      )
+      if (Result.isFailure(first)) {
+        // Garbage instead of a frame, or the socket broke: nothing to answer, but say why.
+        yield* events.publish(
+          new ServerEvent.ClientRefused({ id: "?", remote: connection.remote, reason: first.failure.message }),
+        )
+        return yield* connection.close("handshake failed")
+      }
+      if (Option.isNone(first.success)) {
+        return yield* refuse(connection, "?", `no join within ${Duration.format(Duration.fromInputUnsafe(handshakeTimeout))}`)
+      }
+      if (Option.isNone(first.success.value)) return yield* connection.close("ended before joining")
+      yield* handshake(connection, nonce, first.success.value.value)
+    })
+
+  return ClientSession.of({
+    serve,
+    accept: (connections) =>
+      connections.pipe(Stream.runForEach((connection) => FiberSet.run(fibers, serve(connection)))),
+  })
+})
+
+/**
+ * The service as a Layer.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (
+  options: Options,
+): Layer.Layer<ClientSession, never, ClientDirectory | ClientLiveness | RoundCoordinator | ServerEvents> =>
+  Layer.effect(ClientSession, make(options))

@@ -1,0 +1,133 @@
+/**
+ * The FedAvg coordinator, composed: each concept is a service in a file
+ * named for it, and this file wires them with Layers (the way Effect builds
+ * `Sharding` from services):
+ *
+ * ```
+ * ServerEvents ─────────────┬──────────────┬──────────────┐
+ * ClientDirectory ──────────┤              │              │
+ * NeighborRegistry ─────────┤              │              │
+ *                     ClientLiveness  RoundCoordinator    │
+ *                           └──────┬───────┘              │
+ *                            ClientSession           TrainingJob
+ * ```
+ *
+ * `run` listens on the `Transport` in context, serves every connection, loads
+ * the test split, runs the job and returns the report. `bin.ts` only chooses
+ * the transport, the logger and the settings' sources.
+ *
+ * @since 0.2.0
+ */
+import { Dataset, Mnist, Model, type Report } from "@fedguard/federation"
+import { NeighborRegistry, RetryPolicy } from "@fedguard/retry"
+import { Transport, TransportError } from "@fedguard/transport"
+import { Effect, Layer, Schema } from "effect"
+import * as ClientDirectory from "./ClientDirectory.ts"
+import * as ClientLiveness from "./ClientLiveness.ts"
+import * as ClientSession from "./ClientSession.ts"
+import * as RoundCoordinator from "./RoundCoordinator.ts"
+import * as ServerEvent from "./ServerEvent.ts"
+import * as ServerEvents from "./ServerEvents.ts"
+import * as ServerSettings from "./ServerSettings.ts"
+import * as TrainingJob from "./TrainingJob.ts"
+
+/**
+ * The server could not run: its port could not be bound or its data failed
+ * to load.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ServerFailed extends Schema.TaggedError<ServerFailed>()("ServerFailed", { reason: Schema.String }) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/**
+ * Every service of the server, built from its settings. Sends are retried
+ * only on `SendTimeout`: a closed connection stays closed, the client must
+ * rejoin.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (settings: ServerSettings.ServerSettings) => {
+  const clientIds = settings.clientIds?.split(",").map((id) => id.trim())
+  const foundation = Layer.mergeAll(
+    ServerEvents.layer,
+    ClientDirectory.layer({ flapWindow: settings.heartbeatTimeout }),
+    NeighborRegistry.layer({
+      policy: RetryPolicy.make({
+        maxRetries: settings.maxRetries,
+        baseDelay: settings.retryBaseDelay,
+        maxDelay: settings.retryMaxDelay,
+      }),
+      isRetryable: (error) => TransportError.isRetryable(error) && error._tag === "SendTimeout",
+    }),
+  )
+  const rounds = Layer.mergeAll(
+    ClientLiveness.layer({
+      timeout: settings.heartbeatTimeout,
+      joinTimeout: settings.joinTimeout,
+      minClients: settings.minClients,
+      clientIds,
+    }),
+    RoundCoordinator.layer({
+      paramCount: Model.make(settings.model).paramCount,
+      roundTimeout: settings.roundTimeout,
+      sendIdleTimeout: settings.heartbeatTimeout,
+    }),
+  ).pipe(Layer.provideMerge(foundation))
+  return Layer.mergeAll(
+    ClientSession.layer({
+      secret: settings.secret,
+      clientIds,
+      welcome: {
+        model: settings.model,
+        localEpochs: settings.localEpochs,
+        batchSize: settings.batchSize,
+        learningRate: settings.learningRate,
+        heartbeatIntervalMs: settings.heartbeatInterval,
+        heartbeatTimeoutMs: settings.heartbeatTimeout,
+      },
+    }),
+    TrainingJob.layer({
+      model: settings.model,
+      seed: settings.seed,
+      rounds: settings.rounds,
+      expectedClients: settings.expectedClients,
+      minClients: settings.minClients,
+      joinTimeout: settings.joinTimeout,
+    }),
+  ).pipe(Layer.provideMerge(rounds))
+}
+
+/**
+ * Runs a whole training job with `settings` on the `Transport` in context
+ * and returns its report. The first event is `Listening` (with the bound
+ * port); the test data loads after it, so clients can connect meanwhile.
+ *
+ * @since 0.2.0
+ * @category run
+ */
+export const run = (settings: ServerSettings.ServerSettings): Effect.Effect<Report.Report, ServerFailed, Transport.Transport> =>
+  Effect.gen(function* () {
+    const transport = yield* Transport.Transport
+    const events = yield* ServerEvents.ServerEvents
+    const sessions = yield* ClientSession.ClientSession
+    const job = yield* TrainingJob.TrainingJob
+    const listener = yield* transport
+      .listen(`${settings.host}:${settings.port}`)
+      .pipe(Effect.mapError((error) => new ServerFailed({ reason: `cannot listen: ${error.message}` })))
+    const port = Number(listener.address.slice(listener.address.lastIndexOf(":") + 1))
+    yield* events.publish(new ServerEvent.Listening({ host: settings.host, port }))
+    yield* Effect.forkScoped(sessions.accept(listener.connections))
+    const data = yield* Mnist.load.pipe(Effect.mapError((error) => new ServerFailed({ reason: error.message })))
+    const { test } = yield* Dataset.split(data, { seed: settings.seed }).pipe(
+      Effect.mapError((error) => new ServerFailed({ reason: error.message })),
+    )
+    const result = yield* job.run(test)
+    const config = { ...settings, secret: "<redacted>" } as unknown as Report.Report["config"]
+    return { config, ...result } satisfies Report.Report
+  }).pipe(Effect.provide(layer(settings)), Effect.scoped)

@@ -1,0 +1,231 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Model, Weights } from "@fedguard/federation"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import { RoundCoordinator } from "../src/RoundCoordinator.ts"
+import {
+  fedAvg,
+  honest,
+  paramCount,
+  type Reply,
+  scriptedClient,
+  serverUp,
+  settingsWith,
+  settle,
+  shifted,
+  until,
+  withServer,
+} from "./support/Harness.ts"
+
+const settings = settingsWith()
+const global = Model.make("softmax").init(7)
+const ids = ["c0", "c1", "c2", "c3"]
+// Honest clients c0, c2, c3: shifted by +0.1, +0.3, +0.4 with 100, 300, 400 samples.
+const honestReplies: Record<string, Reply> = {
+  c0: honest(0.1, 100),
+  c1: honest(0.2, 200),
+  c2: honest(0.3, 300),
+  c3: honest(0.4, 400),
+}
+const honestUpdate = (id: string) => {
+  const delta = { c0: 0.1, c1: 0.2, c2: 0.3, c3: 0.4 }[id]!
+  const samples = { c0: 100, c1: 200, c2: 300, c3: 400 }[id]!
+  return { weights: shifted(global, delta), samples }
+}
+
+/** Four joined clients, c1 answering with `rogue`; runs round 1 and returns its outcome and events. */
+const roundWith = (rogue: Reply, options: { readonly beforeRun?: Effect.Effect<void> } = {}) =>
+  Effect.gen(function* () {
+    const { network, seen } = yield* serverUp
+    for (const id of ids) {
+      const { welcomed } = yield* scriptedClient(network, id, 1000, id === "c1" ? rogue : honestReplies[id]!)
+      assert.isTrue(welcomed)
+    }
+    const coordinator = yield* RoundCoordinator
+    if (options.beforeRun !== undefined) yield* options.beforeRun
+    const outcome = yield* coordinator.run(1, global, ids)
+    return { outcome, seen, network }
+  })
+
+const exclusionsOf = (outcome: RoundCoordinator["Service"] extends { run: (...a: never) => Effect.Effect<infer O> } ? O : never) =>
+  outcome.state.excluded.map(({ id, reason }) => ({ id, reason: reason._tag === "Rejected" ? reason.refusal.exclusion : reason._tag }))
+
+const assertHonestThreeAveraged = Effect.fnUntraced(function* (outcome: { readonly global: Float32Array; readonly state: { readonly accepted: ReadonlyArray<{ readonly id: string }> } }) {
+  assert.deepStrictEqual(
+    outcome.state.accepted.map((u) => u.id).sort(),
+    ["c0", "c2", "c3"],
+  )
+  const expected = yield* fedAvg(["c0", "c2", "c3"].map(honestUpdate))
+  // Bit for bit: the same float32 values as FedAvg of the admitted updates alone.
+  assert.deepStrictEqual(Array.from(outcome.global), Array.from(expected))
+  for (const w of outcome.global) assert.isTrue(Number.isFinite(w))
+})
+
+describe("RoundCoordinator (TestClock, in-memory transport)", () => {
+  it.effect("four honest clients: every update is averaged, nobody is excluded, the round takes no waiting", () =>
+    Effect.gen(function* () {
+      const { outcome } = yield* roundWith(honestReplies.c1!)
+      assert.deepStrictEqual(outcome.state.accepted.map((u) => u.id).sort(), ids)
+      assert.deepStrictEqual(outcome.state.excluded, [])
+      assert.strictEqual(outcome.state.rejectedUpdates, 0)
+      assert.isTrue(outcome.modelUpdated)
+      const expected = yield* fedAvg(ids.map(honestUpdate))
+      assert.deepStrictEqual(Array.from(outcome.global), Array.from(expected))
+      assert.strictEqual(outcome.durationMs, 0)
+      assert.strictEqual(outcome.bytesIn, 4 * paramCount * 4)
+      assert.strictEqual(outcome.bytesOut, 4 * paramCount * 4)
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("a NaN update is rejected at once and never averaged: the global model is FedAvg of the three honest updates", () =>
+    Effect.gen(function* () {
+      const nan: Reply = (round, model) => {
+        const weights = shifted(model, 0.2)
+        weights[5] = Number.NaN
+        return [{ round, samples: 200, bytes: Weights.encode(weights) }]
+      }
+      const { outcome, seen } = yield* roundWith(nan)
+      assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "rejected: non-finite weights" }])
+      assert.strictEqual(outcome.state.rejectedUpdates, 1)
+      yield* assertHonestThreeAveraged(outcome)
+      assert.strictEqual(outcome.durationMs, 0)
+      assert.isTrue(seen.some((e) => e._tag === "UpdateRejected" && e.id === "c1" && e.reason === "non-finite weights"))
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("+Infinity and -Infinity updates are rejected as non-finite", () =>
+    Effect.gen(function* () {
+      const infinite: Reply = (round, model) => {
+        const weights = shifted(model, 0.2)
+        weights[0] = Number.POSITIVE_INFINITY
+        weights[paramCount - 1] = Number.NEGATIVE_INFINITY
+        return [{ round, samples: 200, bytes: Weights.encode(weights) }]
+      }
+      const { outcome } = yield* roundWith(infinite)
+      assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "rejected: non-finite weights" }])
+      yield* assertHonestThreeAveraged(outcome)
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("a wrong-length update (one float short, or one too many) is rejected", () =>
+    Effect.gen(function* () {
+      const short: Reply = (round, model) => [
+        { round, samples: 200, bytes: Weights.encode(shifted(model, 0.2).subarray(1)) },
+      ]
+      const { outcome } = yield* roundWith(short)
+      assert.match(exclusionsOf(outcome)[0]!.reason, /^rejected: wrong length: 31396 bytes, expected 31400/)
+      yield* assertHonestThreeAveraged(outcome)
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("an update larger than the model is cut off while it streams and rejected", () =>
+    Effect.gen(function* () {
+      const long: Reply = (round, model) => [
+        { round, samples: 200, bytes: Weights.encode(Float32Array.from([...shifted(model, 0.2), 1])) },
+      ]
+      const { outcome } = yield* roundWith(long)
+      assert.match(exclusionsOf(outcome)[0]!.reason, /^rejected: wrong length: more than 31400 bytes/)
+      yield* assertHonestThreeAveraged(outcome)
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("an update for another round is rejected as stale and excludes its sender", () =>
+    Effect.gen(function* () {
+      const stale: Reply = (_round, model) => [{ round: 7, samples: 200, bytes: Weights.encode(shifted(model, 0.2)) }]
+      const { outcome } = yield* roundWith(stale)
+      assert.deepStrictEqual(exclusionsOf(outcome), [
+        { id: "c1", reason: "rejected: stale round 7 (round 1 is running)" },
+      ])
+      yield* assertHonestThreeAveraged(outcome)
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("a duplicate update is counted and refused; the first one stays averaged", () =>
+    Effect.gen(function* () {
+      const { network, seen } = yield* serverUp
+      const twice: Reply = (round, model) => [
+        { round, samples: 200, bytes: Weights.encode(shifted(model, 0.2)) },
+        { round, samples: 200, bytes: Weights.encode(shifted(model, 99)) },
+      ]
+      // c3 never answers, so the round is still open when c1's duplicate arrives.
+      const replies: Record<string, Reply> = { c0: honestReplies.c0!, c1: twice, c2: honestReplies.c2!, c3: () => [] }
+      for (const id of ids) yield* scriptedClient(network, id, 1000, replies[id]!)
+      const coordinator = yield* RoundCoordinator
+      const fiber = yield* Effect.forkChild(coordinator.run(1, global, ids))
+      yield* until(seen, (e) => e._tag === "UpdateRejected")
+      yield* TestClock.adjust("5 seconds")
+      const outcome = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(outcome.state.accepted.map((u) => u.id).sort(), ["c0", "c1", "c2"])
+      assert.strictEqual(outcome.state.rejectedUpdates, 1)
+      assert.isTrue(seen.some((e) => e._tag === "UpdateRejected" && e.id === "c1" && /duplicate/.test(e.reason)))
+      // The duplicate never replaced the first update.
+      const expected = yield* fedAvg(["c0", "c1", "c2"].map(honestUpdate))
+      assert.deepStrictEqual(Array.from(outcome.global), Array.from(expected))
+      assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c3", reason: "Offline" }])
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("an update claiming more samples than the client declared at join is rejected", () =>
+    Effect.gen(function* () {
+      const inflated: Reply = (round, model) => [{ round, samples: 5000, bytes: Weights.encode(shifted(model, 0.2)) }]
+      const { outcome } = yield* roundWith(inflated)
+      assert.deepStrictEqual(exclusionsOf(outcome), [
+        { id: "c1", reason: "rejected: claims 5000 samples, more than the 1000 declared at join" },
+      ])
+      yield* assertHonestThreeAveraged(outcome)
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("a client that dies mid-round is excluded as offline at once; the round does not wait for any timeout", () =>
+    Effect.gen(function* () {
+      const { network, seen } = yield* serverUp
+      for (const id of ids) {
+        // c1 receives the model and dies before answering.
+        yield* scriptedClient(network, id, 1000, id === "c1" ? () => [] : honestReplies[id]!)
+      }
+      const coordinator = yield* RoundCoordinator
+      const fiber = yield* Effect.forkChild(coordinator.run(1, global, ids))
+      yield* settle()
+      yield* network.kill("c1")
+      const outcome = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "Offline" }])
+      yield* assertHonestThreeAveraged(outcome)
+      assert.strictEqual(outcome.durationMs, 0)
+      assert.strictEqual(seen.filter((e) => e._tag === "ClientWentOffline").length, 1)
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("a stalled client holds the round until its heartbeat timeout (5 s), not a millisecond less, then is excluded as offline", () =>
+    Effect.gen(function* () {
+      const { network, seen } = yield* serverUp
+      const clients = []
+      for (const id of ids) clients.push(yield* scriptedClient(network, id, 1000, id === "c1" ? () => [] : honestReplies[id]!))
+      // c1 stops reading and never answers (SIGSTOP-like).
+      yield* network.stall("c1")
+      const coordinator = yield* RoundCoordinator
+      const fiber = yield* Effect.forkChild(coordinator.run(1, global, ids))
+      yield* settle(() => clients.every((client, i) => i === 1 || client.uploads() === 1), "three honest uploads")
+      yield* TestClock.adjust("4999 millis")
+      assert.isUndefined(fiber.pollUnsafe())
+      assert.isFalse(seen.some((e) => e._tag === "ClientWentOffline"))
+      yield* TestClock.adjust("1 millis")
+      const outcome = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "Offline" }])
+      yield* assertHonestThreeAveraged(outcome)
+      assert.strictEqual(outcome.durationMs, 5000)
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("a round where every update is refused keeps the previous global model and says so", () =>
+    Effect.gen(function* () {
+      const { network } = yield* serverUp
+      const nan: Reply = (round) => [{ round, samples: 10, bytes: Weights.encode(new Float32Array(paramCount).fill(Number.NaN)) }]
+      yield* scriptedClient(network, "c0", 1000, nan)
+      const coordinator = yield* RoundCoordinator
+      const outcome = yield* coordinator.run(1, global, ["c0"])
+      assert.isFalse(outcome.modelUpdated)
+      assert.strictEqual(outcome.global, global)
+      assert.strictEqual(outcome.state.rejectedUpdates, 1)
+    }).pipe(withServer(settings)),
+  )
+})
