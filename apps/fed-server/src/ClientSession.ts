@@ -76,10 +76,12 @@ export const make = Effect.fnUntraced(function* (options: Options) {
   const fibers = yield* FiberSet.make()
 
   const refuse = (connection: Connection.Connection, id: string, reason: string) =>
-    events.publish(new ServerEvent.ClientRefused({ id, remote: connection.remote, reason })).pipe(
-      Effect.andThen(send(connection, { _tag: "refused", reason }).pipe(Effect.ignore)),
-      Effect.andThen(connection.close(reason)),
-    )
+    events
+      .publish(new ServerEvent.ClientRefused({ id, remote: connection.remote, reason }))
+      .pipe(
+        Effect.andThen(send(connection, { _tag: "refused", reason }).pipe(Effect.ignore)),
+        Effect.andThen(connection.close(reason)),
+      )
 
   // Everything an admitted client sends. A failure (an undecodable frame) ends this session only.
   const route = (session: Session, item: Connection.Inbound) =>
@@ -119,18 +121,16 @@ export const make = Effect.fnUntraced(function* (options: Options) {
       Effect.onInterrupt(() =>
         // Interrupted by a newer session of the same id (or by the server's shutdown): tell this
         // one why, so a second process using the id can log it and stop.
-        directory
-          .current(session.id)
-          .pipe(
-            Effect.flatMap((current) =>
-              Option.isSome(current) && current.value.generation > session.generation
-                ? send(session.connection, {
-                    _tag: "refused",
-                    reason: `replaced by a newer session of client id ${session.id} from ${current.value.connection.remote}`,
-                  }).pipe(Effect.ignore)
-                : Effect.void,
-            ),
+        directory.current(session.id).pipe(
+          Effect.flatMap((current) =>
+            Option.isSome(current) && current.value.generation > session.generation
+              ? send(session.connection, {
+                  _tag: "refused",
+                  reason: `replaced by a newer session of client id ${session.id} from ${current.value.connection.remote}`,
+                }).pipe(Effect.ignore)
+              : Effect.void,
           ),
+        ),
       ),
       Effect.ensuring(session.connection.close("session ended")),
     )
@@ -191,7 +191,11 @@ export const make = Effect.fnUntraced(function* (options: Options) {
         return yield* connection.close("handshake failed")
       }
       if (Option.isNone(first.success)) {
-        return yield* refuse(connection, "?", `no join within ${Duration.format(Duration.fromInputUnsafe(handshakeTimeout))}`)
+        return yield* refuse(
+          connection,
+          "?",
+          `no join within ${Duration.format(Duration.fromInputUnsafe(handshakeTimeout))}`,
+        )
       }
       if (Option.isNone(first.success.value)) return yield* connection.close("ended before joining")
       yield* handshake(connection, nonce, first.success.value.value)

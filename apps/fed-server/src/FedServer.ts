@@ -28,7 +28,7 @@ import * as ClientSession from "./ClientSession.ts"
 import * as RoundCoordinator from "./RoundCoordinator.ts"
 import * as ServerEvent from "./ServerEvent.ts"
 import * as ServerEvents from "./ServerEvents.ts"
-import * as ServerSettings from "./ServerSettings.ts"
+import type * as ServerSettings from "./ServerSettings.ts"
 import * as TrainingJob from "./TrainingJob.ts"
 
 /**
@@ -111,7 +111,9 @@ export const layer = (settings: ServerSettings.ServerSettings) => {
  * @since 0.2.0
  * @category run
  */
-export const run = (settings: ServerSettings.ServerSettings): Effect.Effect<Report.Report, ServerFailed, Transport.Transport> =>
+export const run = (
+  settings: ServerSettings.ServerSettings,
+): Effect.Effect<Report.Report, ServerFailed, Transport.Transport> =>
   Effect.gen(function* () {
     const transport = yield* Transport.Transport
     const events = yield* ServerEvents.ServerEvents

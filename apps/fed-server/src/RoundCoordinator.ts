@@ -26,7 +26,12 @@ type Input =
   | { readonly _tag: "Candidate"; readonly candidate: UpdateAdmission.Candidate }
   | { readonly _tag: "Unreadable"; readonly refusal: UpdateAdmission.UpdateRefused }
   | { readonly _tag: "Gone"; readonly id: string; readonly reason: RoundState.ExclusionReason }
-  | { readonly _tag: "SendFailed"; readonly round: number; readonly id: string; readonly reason: RoundState.ExclusionReason }
+  | {
+      readonly _tag: "SendFailed"
+      readonly round: number
+      readonly id: string
+      readonly reason: RoundState.ExclusionReason
+    }
 
 /**
  * A finished round: its final state, the new global model (the previous one
@@ -255,7 +260,8 @@ export const make = Effect.fnUntraced(function* (
         }
         while (!RoundState.isDone(state)) {
           const remaining = deadline - (yield* Clock.currentTimeMillis)
-          const input = remaining <= 0 ? Option.none() : yield* Queue.take(mailbox).pipe(Effect.timeoutOption(remaining))
+          const input =
+            remaining <= 0 ? Option.none() : yield* Queue.take(mailbox).pipe(Effect.timeoutOption(remaining))
           if (Option.isNone(input)) {
             for (const id of state.pending) yield* excludeNow(id, { _tag: "Straggler" })
             break
@@ -266,7 +272,9 @@ export const make = Effect.fnUntraced(function* (
     )
     for (const update of state.accepted) stragglers.delete(update.id)
     const aggregated =
-      state.accepted.length === 0 ? Option.none() : Option.some(yield* FedAvg.aggregate(state.accepted).pipe(Effect.orDie))
+      state.accepted.length === 0
+        ? Option.none()
+        : Option.some(yield* FedAvg.aggregate(state.accepted).pipe(Effect.orDie))
     const finishedAt = yield* Clock.currentTimeMillis
     return {
       state,

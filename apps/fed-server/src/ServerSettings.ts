@@ -151,7 +151,8 @@ export const descriptions: Record<keyof ServerSettings, string> = {
   clientIds: "Comma-separated ids allowed to join (default: any id that proves the secret)",
   report: "Write the JSON report to this file (its directory must exist and be writable)",
   joinTimeout: "How long to wait for expected clients, and for a never-seen client (default 60s)",
-  roundTimeout: "Longest a round waits for updates; later ones are stragglers; at least the heartbeat timeout (default 120s)",
+  roundTimeout:
+    "Longest a round waits for updates; later ones are stragglers; at least the heartbeat timeout (default 120s)",
   heartbeatInterval: "How often clients beat (default 30s)",
   heartbeatTimeout: "Silence after which a client is offline; longer than the interval (default 90s)",
   maxRetries: "Retries of a failed send (3 retries = 4 attempts; default 3)",

@@ -47,14 +47,19 @@ const roundWith = (rogue: Reply, options: { readonly beforeRun?: Effect.Effect<v
     return { outcome, seen, network }
   })
 
-const exclusionsOf = (outcome: RoundCoordinator["Service"] extends { run: (...a: never) => Effect.Effect<infer O> } ? O : never) =>
-  outcome.state.excluded.map(({ id, reason }) => ({ id, reason: reason._tag === "Rejected" ? reason.refusal.exclusion : reason._tag }))
+const exclusionsOf = (
+  outcome: RoundCoordinator["Service"] extends { run: (...a: never) => Effect.Effect<infer O> } ? O : never,
+) =>
+  outcome.state.excluded.map(({ id, reason }) => ({
+    id,
+    reason: reason._tag === "Rejected" ? reason.refusal.exclusion : reason._tag,
+  }))
 
-const assertHonestThreeAveraged = Effect.fnUntraced(function* (outcome: { readonly global: Float32Array; readonly state: { readonly accepted: ReadonlyArray<{ readonly id: string }> } }) {
-  assert.deepStrictEqual(
-    outcome.state.accepted.map((u) => u.id).sort(),
-    ["c0", "c2", "c3"],
-  )
+const assertHonestThreeAveraged = Effect.fnUntraced(function* (outcome: {
+  readonly global: Float32Array
+  readonly state: { readonly accepted: ReadonlyArray<{ readonly id: string }> }
+}) {
+  assert.deepStrictEqual(outcome.state.accepted.map((u) => u.id).sort(), ["c0", "c2", "c3"])
   const expected = yield* fedAvg(["c0", "c2", "c3"].map(honestUpdate))
   // Bit for bit: the same float32 values as FedAvg of the admitted updates alone.
   assert.deepStrictEqual(Array.from(outcome.global), Array.from(expected))
@@ -77,20 +82,24 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
     }).pipe(withServer(settings)),
   )
 
-  it.effect("a NaN update is rejected at once and never averaged: the global model is FedAvg of the three honest updates", () =>
-    Effect.gen(function* () {
-      const nan: Reply = (round, model) => {
-        const weights = shifted(model, 0.2)
-        weights[5] = Number.NaN
-        return [{ round, samples: 200, bytes: Weights.encode(weights) }]
-      }
-      const { outcome, seen } = yield* roundWith(nan)
-      assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "rejected: non-finite weights" }])
-      assert.strictEqual(outcome.state.rejectedUpdates, 1)
-      yield* assertHonestThreeAveraged(outcome)
-      assert.strictEqual(outcome.durationMs, 0)
-      assert.isTrue(seen.some((e) => e._tag === "UpdateRejected" && e.id === "c1" && e.reason === "non-finite weights"))
-    }).pipe(withServer(settings)),
+  it.effect(
+    "a NaN update is rejected at once and never averaged: the global model is FedAvg of the three honest updates",
+    () =>
+      Effect.gen(function* () {
+        const nan: Reply = (round, model) => {
+          const weights = shifted(model, 0.2)
+          weights[5] = Number.NaN
+          return [{ round, samples: 200, bytes: Weights.encode(weights) }]
+        }
+        const { outcome, seen } = yield* roundWith(nan)
+        assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "rejected: non-finite weights" }])
+        assert.strictEqual(outcome.state.rejectedUpdates, 1)
+        yield* assertHonestThreeAveraged(outcome)
+        assert.strictEqual(outcome.durationMs, 0)
+        assert.isTrue(
+          seen.some((e) => e._tag === "UpdateRejected" && e.id === "c1" && e.reason === "non-finite weights"),
+        )
+      }).pipe(withServer(settings)),
   )
 
   it.effect("+Infinity and -Infinity updates are rejected as non-finite", () =>
@@ -176,50 +185,57 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
     }).pipe(withServer(settings)),
   )
 
-  it.effect("a client that dies mid-round is excluded as offline at once; the round does not wait for any timeout", () =>
-    Effect.gen(function* () {
-      const { network, seen } = yield* serverUp
-      for (const id of ids) {
-        // c1 receives the model and dies before answering.
-        yield* scriptedClient(network, id, 1000, id === "c1" ? () => [] : honestReplies[id]!)
-      }
-      const coordinator = yield* RoundCoordinator
-      const fiber = yield* Effect.forkChild(coordinator.run(1, global, ids))
-      yield* settle()
-      yield* network.kill("c1")
-      const outcome = yield* Fiber.join(fiber)
-      assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "Offline" }])
-      yield* assertHonestThreeAveraged(outcome)
-      assert.strictEqual(outcome.durationMs, 0)
-      assert.strictEqual(seen.filter((e) => e._tag === "ClientWentOffline").length, 1)
-    }).pipe(withServer(settings)),
+  it.effect(
+    "a client that dies mid-round is excluded as offline at once; the round does not wait for any timeout",
+    () =>
+      Effect.gen(function* () {
+        const { network, seen } = yield* serverUp
+        for (const id of ids) {
+          // c1 receives the model and dies before answering.
+          yield* scriptedClient(network, id, 1000, id === "c1" ? () => [] : honestReplies[id]!)
+        }
+        const coordinator = yield* RoundCoordinator
+        const fiber = yield* Effect.forkChild(coordinator.run(1, global, ids))
+        yield* settle()
+        yield* network.kill("c1")
+        const outcome = yield* Fiber.join(fiber)
+        assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "Offline" }])
+        yield* assertHonestThreeAveraged(outcome)
+        assert.strictEqual(outcome.durationMs, 0)
+        assert.strictEqual(seen.filter((e) => e._tag === "ClientWentOffline").length, 1)
+      }).pipe(withServer(settings)),
   )
 
-  it.effect("a stalled client holds the round until its heartbeat timeout (5 s), not a millisecond less, then is excluded as offline", () =>
-    Effect.gen(function* () {
-      const { network, seen } = yield* serverUp
-      const clients = []
-      for (const id of ids) clients.push(yield* scriptedClient(network, id, 1000, id === "c1" ? () => [] : honestReplies[id]!))
-      // c1 stops reading and never answers (SIGSTOP-like).
-      yield* network.stall("c1")
-      const coordinator = yield* RoundCoordinator
-      const fiber = yield* Effect.forkChild(coordinator.run(1, global, ids))
-      yield* settle(() => clients.every((client, i) => i === 1 || client.uploads() === 1), "three honest uploads")
-      yield* TestClock.adjust("4999 millis")
-      assert.isUndefined(fiber.pollUnsafe())
-      assert.isFalse(seen.some((e) => e._tag === "ClientWentOffline"))
-      yield* TestClock.adjust("1 millis")
-      const outcome = yield* Fiber.join(fiber)
-      assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "Offline" }])
-      yield* assertHonestThreeAveraged(outcome)
-      assert.strictEqual(outcome.durationMs, 5000)
-    }).pipe(withServer(settings)),
+  it.effect(
+    "a stalled client holds the round until its heartbeat timeout (5 s), not a millisecond less, then is excluded as offline",
+    () =>
+      Effect.gen(function* () {
+        const { network, seen } = yield* serverUp
+        const clients = []
+        for (const id of ids)
+          clients.push(yield* scriptedClient(network, id, 1000, id === "c1" ? () => [] : honestReplies[id]!))
+        // c1 stops reading and never answers (SIGSTOP-like).
+        yield* network.stall("c1")
+        const coordinator = yield* RoundCoordinator
+        const fiber = yield* Effect.forkChild(coordinator.run(1, global, ids))
+        yield* settle(() => clients.every((client, i) => i === 1 || client.uploads() === 1), "three honest uploads")
+        yield* TestClock.adjust("4999 millis")
+        assert.isUndefined(fiber.pollUnsafe())
+        assert.isFalse(seen.some((e) => e._tag === "ClientWentOffline"))
+        yield* TestClock.adjust("1 millis")
+        const outcome = yield* Fiber.join(fiber)
+        assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "Offline" }])
+        yield* assertHonestThreeAveraged(outcome)
+        assert.strictEqual(outcome.durationMs, 5000)
+      }).pipe(withServer(settings)),
   )
 
   it.effect("a round where every update is refused keeps the previous global model and says so", () =>
     Effect.gen(function* () {
       const { network } = yield* serverUp
-      const nan: Reply = (round) => [{ round, samples: 10, bytes: Weights.encode(new Float32Array(paramCount).fill(Number.NaN)) }]
+      const nan: Reply = (round) => [
+        { round, samples: 10, bytes: Weights.encode(new Float32Array(paramCount).fill(Number.NaN)) },
+      ]
       yield* scriptedClient(network, "c0", 1000, nan)
       const coordinator = yield* RoundCoordinator
       const outcome = yield* coordinator.run(1, global, ["c0"])

@@ -6,11 +6,11 @@
 import { Auth, FedAvg, Model, Protocol, Weights } from "@fedguard/federation"
 import { Connection, type Envelope, InMemoryTransport } from "@fedguard/transport"
 import { Effect, Layer, Option, Redacted, Schema, type Scope, Stream } from "effect"
-import * as FedServer from "../../src/FedServer.ts"
-import { ServerEvents } from "../../src/ServerEvents.ts"
-import type * as ServerEvent from "../../src/ServerEvent.ts"
-import { ServerSettings } from "../../src/ServerSettings.ts"
 import { ClientSession } from "../../src/ClientSession.ts"
+import * as FedServer from "../../src/FedServer.ts"
+import type * as ServerEvent from "../../src/ServerEvent.ts"
+import { ServerEvents } from "../../src/ServerEvents.ts"
+import { ServerSettings } from "../../src/ServerSettings.ts"
 
 export const secret = "harness-secret-123"
 export const paramCount = Model.make("softmax").paramCount
@@ -34,25 +34,26 @@ export const settingsWith = (overrides: Record<string, string> = {}) =>
  * The server's services (no training job run) listening on the in-memory
  * endpoint "server", and a collector of every `ServerEvent`.
  */
-export const serverUp =
-  Effect.gen(function* () {
-    const network = yield* InMemoryTransport.InMemoryNetwork
-    const listener = yield* network.endpoint("server").listen("server:1")
-    const sessions = yield* ClientSession
-    yield* Effect.forkScoped(sessions.accept(listener.connections))
-    const hub = yield* ServerEvents
-    const seen: Array<ServerEvent.ServerEvent> = []
-    const stream = yield* hub.subscribe
-    yield* Effect.forkScoped(Stream.runForEach(stream, (event) => Effect.sync(() => seen.push(event))))
-    return { network, seen }
-  })
+export const serverUp = Effect.gen(function* () {
+  const network = yield* InMemoryTransport.InMemoryNetwork
+  const listener = yield* network.endpoint("server").listen("server:1")
+  const sessions = yield* ClientSession
+  yield* Effect.forkScoped(sessions.accept(listener.connections))
+  const hub = yield* ServerEvents
+  const seen: Array<ServerEvent.ServerEvent> = []
+  const stream = yield* hub.subscribe
+  yield* Effect.forkScoped(Stream.runForEach(stream, (event) => Effect.sync(() => seen.push(event))))
+  return { network, seen }
+})
 
 /** Provides the server's layer (from `settings`) and an in-memory network. */
-export const withServer = (settings: typeof ServerSettings.Type) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  self.pipe(
-    Effect.provide(FedServer.layer(settings).pipe(Layer.provideMerge(InMemoryTransport.layerNetwork))),
-    Effect.scoped,
-  )
+export const withServer =
+  (settings: typeof ServerSettings.Type) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    self.pipe(
+      Effect.provide(FedServer.layer(settings).pipe(Layer.provideMerge(InMemoryTransport.layerNetwork))),
+      Effect.scoped,
+    )
 
 const nextItem = (connection: Connection.Connection) =>
   connection.inbound.pipe(Stream.runHead, Effect.map(Option.getOrThrow))
@@ -148,4 +149,3 @@ export const until = (
   seen: ReadonlyArray<ServerEvent.ServerEvent>,
   predicate: (event: ServerEvent.ServerEvent) => boolean,
 ) => settle(() => seen.some(predicate), `event; seen: ${seen.map((e) => e._tag).join(", ")}`)
-
