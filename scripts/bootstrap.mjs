@@ -92,6 +92,7 @@ const nodeBinDir = () => {
 
 const workspaceManifests = () => {
   const files = [join(ROOT, "package.json"), join(ROOT, "pnpm-lock.yaml"), join(ROOT, "pnpm-workspace.yaml")]
+  for (const single of ["benchmarks", "tests"]) files.push(join(ROOT, single, "package.json"))
   for (const group of ["packages", "apps"]) {
     const base = join(ROOT, group)
     if (!existsSync(base)) continue

@@ -3,15 +3,19 @@
  * `fedguard-demo` (`npm run demo`): one fed-server and N fed-clients as OS
  * processes on 127.0.0.1, a live per-round table, the report.
  *
+ * Exit codes: 0 done, 1 the federation failed (one line on stderr says why),
+ * 2 bad usage (one line naming the flag), 130 interrupted.
+ *
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect, Schema } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Cause, Effect, Exit, Option, Schema } from "effect"
+import { CliError, CliOutput, Command, Flag } from "effect/cli"
 import * as Demo from "./Demo.ts"
+import * as FaultPlan from "./FaultPlan.ts"
 
 const faults = (name: string, description: string) =>
-  Flag.String(name).pipe(Flag.withSchema(Demo.Fault), Flag.withDescription(description), Flag.atLeast(0))
+  Flag.String(name).pipe(Flag.withSchema(FaultPlan.Fault), Flag.withDescription(description), Flag.atLeast(0))
 
 const demo = Command.make(
   "fedguard-demo",
@@ -45,7 +49,10 @@ const demo = Command.make(
       Flag.withDefault("demo-report.json"),
     ),
     kill: faults("kill", "CLIENT@ROUND: SIGKILL that client when that round starts (repeatable)"),
-    restart: faults("restart", "CLIENT@ROUND: start that client again when that round starts (repeatable)"),
+    restart: faults(
+      "restart",
+      "CLIENT@ROUND: start a killed client again when that round starts, or earlier if the server pauses for quorum (repeatable)",
+    ),
     heartbeatInterval: Flag.String("heartbeat-interval").pipe(
       Flag.withDescription("Client heartbeat interval (default 500ms, short for a demo)"),
       Flag.withDefault("500ms"),
@@ -62,4 +69,38 @@ const demo = Command.make(
   (options) => Demo.run(options).pipe(Effect.asVoid, Effect.scoped),
 ).pipe(Command.withDescription("Runs a demo federation: fed-server + N fed-client processes on 127.0.0.1"))
 
-Command.run(demo, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+const say = (line: string) => Effect.sync(() => process.stderr.write(`fedguard-demo: ${line}\n`))
+
+// A bad flag gets one line naming it, not the whole help; `--help` still prints the help.
+const oneLineErrors = CliOutput.layerPresenter({
+  present: (event) =>
+    event._tag === "InvalidInvocation"
+      ? say(event.errors.map((error) => error.message).join("; "))
+      : CliOutput.defaultPresenter.present(event),
+})
+
+const isUsageError = (error: unknown) =>
+  (CliError.isCliError(error) && error._tag === "ShowHelp" && error.errors.length > 0) ||
+  error instanceof FaultPlan.InvalidFault
+
+const program = Command.run(demo, { version: "0.2.0" }).pipe(
+  Effect.tapError((error) => (CliError.isCliError(error) ? Effect.void : say(error.message))),
+  Effect.provide(oneLineErrors),
+  Effect.provide(NodeServices.layer),
+)
+
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => {
+    const code = Exit.isSuccess(exit)
+      ? 0
+      : Cause.hasInterruptsOnly(exit.cause)
+        ? 130
+        : Option.match(Cause.findErrorOption(exit.cause), {
+            onNone: () => 1,
+            onSome: (error) => (isUsageError(error) ? 2 : CliError.isCliError(error) ? 0 : 1),
+          })
+    onExit(code)
+    process.exit(code)
+  },
+})

@@ -1,46 +1,248 @@
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Report } from "@fedguard/federation"
-import { Effect, Schema } from "effect"
+import { Effect, Layer, Option, Redacted, Schedule, Schema, Stream } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as Demo from "../src/Demo.ts"
 
-describe("demo", () => {
-  it("parses CLIENT@ROUND fault specs and rejects anything else", () => {
-    assert.deepStrictEqual(Schema.decodeUnknownSync(Demo.Fault)("client-2@3"), { client: "client-2", round: 3 })
-    assert.throws(() => Schema.decodeUnknownSync(Demo.Fault)("client-2"), /CLIENT@ROUND/)
-    assert.throws(() => Schema.decodeUnknownSync(Demo.Fault)("client-2@x"), /CLIENT@ROUND/)
+// Most tests run the built demo as a process: the faults are about what a user sees
+// (exit codes, the final line, stderr) and one of them SIGKILLs the demo itself, which
+// only a separate process can survive to observe. The secret test runs the demo in
+// process to record every command it spawns.
+
+const demoBin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
+const fast = ["--heartbeat-interval", "200ms", "--heartbeat-timeout", "1s", "--round-timeout", "10s"]
+const reportPath = () => join(mkdtempSync(join(tmpdir(), "fedguard-demo-")), "report.json")
+
+const lines = <E>(bytes: Stream.Stream<Uint8Array, E>) =>
+  bytes.pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.runCollect,
+    Effect.map((all) => Array.from(all)),
+  )
+
+const startDemo = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+    return yield* spawner.spawn(
+      ChildProcess.make(process.execPath, [demoBin, ...args], { stdout: "pipe", stderr: "pipe" }),
+    )
   })
 
+/** Runs the demo to its end: exit code and every line of stdout and stderr. */
+const runDemo = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const demo = yield* startDemo(args)
+    const [stdout, stderr, code] = yield* Effect.all([lines(demo.stdout), lines(demo.stderr), demo.exitCode], {
+      concurrency: "unbounded",
+    })
+    return { code: Number(code), stdout, stderr }
+  }).pipe(Effect.scoped)
+
+const readReport = (path: string) => Schema.decodeUnknownSync(Report.Report)(JSON.parse(readFileSync(path, "utf8")))
+
+/** A process is gone once /proc no longer lists it or it is a zombie waiting to be reaped. */
+const isAlive = (pid: number) => {
+  const stat = `/proc/${pid}/stat`
+  if (!existsSync(stat)) return false
+  const state = readFileSync(stat, "utf8").split(") ")[1]?.[0]
+  return state !== undefined && state !== "Z" && state !== "X"
+}
+
+describe("demo", () => {
   it.live(
-    "runs a server and 3 client processes, SIGKILLs one at round 2, and the federation finishes without it",
+    "the README's kill-then-restart runs to the end: the restarted client rejoins and the demo exits 0 with its final line",
     () =>
       Effect.gen(function* () {
-        const report = join(mkdtempSync(join(tmpdir(), "fedguard-demo-")), "report.json")
-        const accuracy = yield* Demo.run({
-          clients: 3,
-          rounds: 4,
+        const report = reportPath()
+        const run = yield* runDemo([
+          ...["--clients", "3", "--rounds", "40", "--report", report],
+          ...["--kill", "client-2@2", "--restart", "client-2@3", ...fast],
+        ])
+        assert.strictEqual(run.code, 0, run.stderr.join("\n"))
+        assert.match(run.stdout.at(-1)!, /^final accuracy 0\.\d{4} after 40 rounds in [\d.]+ s; report: /)
+        // The table comes from typed events: one row per round, in order, and the client notes.
+        const rounds = run.stdout.filter((line) => /^\d+\s/.test(line)).map((line) => Number(line.split(" ")[0]))
+        assert.deepStrictEqual(
+          rounds,
+          Array.from({ length: 40 }, (_, i) => i + 1),
+        )
+        assert.isTrue(run.stdout.some((line) => line.startsWith("  · client-offline client-2")))
+        assert.include(run.stdout, "  ! restarting client-2 at the start of round 3")
+        const written = readReport(report)
+        assert.notInclude(written.rounds[2]!.participants, "client-2")
+        assert.include(written.rounds.at(-1)!.participants, "client-2")
+      }).pipe(Effect.provide(NodeServices.layer), Effect.timeout("60 seconds")),
+    70_000,
+  )
+
+  it.live(
+    "killing clients below quorum shows the pause, then exits 1 with a final line instead of hanging",
+    () =>
+      Effect.gen(function* () {
+        const run = yield* runDemo([
+          ...["--clients", "2", "--rounds", "6", "--report", reportPath()],
+          ...["--kill", "client-0@2", "--kill", "client-1@2", ...fast],
+        ])
+        assert.strictEqual(run.code, 1)
+        // The server may still count a just-killed client for one more round: it pauses before round 3 or 4.
+        assert.isTrue(run.stdout.some((line) => /^[34]\s+paused: 0 of 1 needed clients online$/.test(line)))
+        assert.isFalse(run.stdout.some((line) => line.startsWith("final accuracy")))
+        assert.lengthOf(run.stderr, 1)
+        assert.match(
+          run.stderr[0]!,
+          /^fedguard-demo: the federation cannot go on: the server paused before round [34] /,
+        )
+      }).pipe(Effect.provide(NodeServices.layer), Effect.timeout("30 seconds")),
+    40_000,
+  )
+
+  it.live(
+    "a pause that a scheduled restart can end brings that restart forward, resumes and exits 0",
+    () =>
+      Effect.gen(function* () {
+        const report = reportPath()
+        const run = yield* runDemo([
+          ...["--clients", "2", "--rounds", "6", "--report", report],
+          ...["--kill", "client-0@2", "--kill", "client-1@2", "--restart", "client-1@5", ...fast],
+        ])
+        assert.strictEqual(run.code, 0, run.stderr.join("\n"))
+        const paused = run.stdout.findIndex((line) => /^[34]\s+paused: 0 of 1 needed/.test(line))
+        const restarted = run.stdout.findIndex((line) =>
+          line.startsWith("  ! restarting client-1 now (scheduled for round 5)"),
+        )
+        assert.isAbove(paused, 0)
+        assert.isAbove(restarted, paused)
+        assert.isTrue(run.stdout.slice(restarted).some((line) => /^\s+resumed: quorum restored/.test(line)))
+        assert.match(run.stdout.at(-1)!, /^final accuracy/)
+        assert.include(readReport(report).rounds.at(-1)!.participants, "client-1")
+      }).pipe(Effect.provide(NodeServices.layer), Effect.timeout("40 seconds")),
+    50_000,
+  )
+
+  it.live(
+    "a server that rejects its settings fails the demo at once with its exit code and stderr, not after a 60 s wait",
+    () =>
+      Effect.gen(function* () {
+        const run = yield* runDemo(["--heartbeat-interval", "nonsense", "--report", reportPath()]).pipe(
+          Effect.timeout("10 seconds"),
+        )
+        assert.strictEqual(run.code, 1)
+        assert.lengthOf(run.stderr, 1)
+        assert.match(run.stderr[0]!, /^fedguard-demo: fed-server exited with code 2: .*heartbeatInterval/)
+      }).pipe(Effect.provide(NodeServices.layer)),
+    20_000,
+  )
+
+  it.live(
+    "a bad flag or impossible fault exits 2 with one line naming it, before starting anything and without the help",
+    () =>
+      Effect.gen(function* () {
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
+          [
+            ["--kill", "client-9@3"],
+            /^fedguard-demo: --kill client-9@3: no such client; this run starts client-0…client-3$/,
+          ],
+          [["--restart", "client-1@3"], /^fedguard-demo: --restart client-1@3: needs an earlier --kill of client-1/],
+          [["--rounds", "5", "--kill", "client-1@6"], /^fedguard-demo: --kill client-1@6: round 6 is outside 1…5$/],
+          [["--kill", "client-1"], /^fedguard-demo: .*--kill.*CLIENT@ROUND/],
+          [["--clients", "abc"], /^fedguard-demo: .*--clients/],
+          [["--no-such-flag"], /^fedguard-demo: .*--no-such-flag/],
+        ]
+        const runs = yield* Effect.forEach(cases, ([args]) => runDemo(args), { concurrency: 2 })
+        runs.forEach((run, i) => {
+          assert.strictEqual(run.code, 2, cases[i]![0].join(" "))
+          assert.deepStrictEqual(run.stdout, [])
+          assert.lengthOf(run.stderr, 1, run.stderr.join("\n"))
+          assert.match(run.stderr[0]!, cases[i]![1])
+        })
+      }).pipe(Effect.provide(NodeServices.layer), Effect.timeout("30 seconds")),
+    40_000,
+  )
+
+  it.live(
+    "hands the secret to the server and clients in their environment, never on a command line",
+    () =>
+      Effect.gen(function* () {
+        const commands: Array<ChildProcess.StandardCommand> = []
+        const recording = Layer.effect(
+          ChildProcessSpawner.ChildProcessSpawner,
+          Effect.gen(function* () {
+            const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+            return ChildProcessSpawner.make((command) => {
+              if (ChildProcess.isStandardCommand(command)) commands.push(command)
+              return spawner.spawn(command)
+            })
+          }),
+        ).pipe(Layer.provide(NodeServices.layer))
+        yield* Demo.run({
+          clients: 2,
+          rounds: 1,
           model: "softmax",
           partition: "iid",
           seed: 42,
           localEpochs: 1,
-          report,
-          kill: [{ client: "client-2", round: 2 }],
+          report: reportPath(),
+          kill: [],
           restart: [],
           heartbeatInterval: "200ms",
           heartbeatTimeout: "1s",
-          roundTimeout: "30s",
+          roundTimeout: "10s",
+        }).pipe(Effect.scoped, Effect.provide(recording))
+        assert.lengthOf(commands, 3)
+        const secrets = commands.map((command) => {
+          const env = command.options.env ?? {}
+          const secret = env.FED_SERVER_SECRET ?? env.FED_CLIENT_SECRET
+          assert.isDefined(secret)
+          return Redacted.isRedacted(secret) ? Redacted.value(secret) : String(secret)
         })
-        assert.isAbove(accuracy, 0.8)
-        assert.isTrue(existsSync(report))
-        const written = Schema.decodeUnknownSync(Report.Report)(JSON.parse(readFileSync(report, "utf8")))
-        assert.strictEqual(written.rounds.length, 4)
-        assert.deepStrictEqual(written.rounds[0]!.participants, ["client-0", "client-1", "client-2"])
-        assert.isTrue(written.rounds.slice(1).some((r) => r.excluded.some((x) => x.id === "client-2")))
-        assert.notInclude(written.rounds.at(-1)!.participants, "client-2")
-      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer), Effect.timeout("90 seconds")),
-    120_000,
+        assert.strictEqual(new Set(secrets).size, 1)
+        for (const command of commands) {
+          const argv = [command.command, ...command.args.map(String)]
+          assert.isFalse(
+            argv.some((arg) => arg.includes(secrets[0]!)),
+            argv.join(" "),
+          )
+          assert.notInclude(argv, "--secret")
+        }
+      }).pipe(Effect.timeout("40 seconds")),
+    50_000,
+  )
+
+  it.live(
+    "SIGKILLing the demo takes its server and clients with it within 5 s",
+    () =>
+      Effect.gen(function* () {
+        const demo = yield* startDemo(["--clients", "2", "--rounds", "100000", "--report", reportPath(), ...fast])
+        // Wait for the first round's row: the server and both clients are up by then.
+        yield* demo.stdout.pipe(
+          Stream.decodeText(),
+          Stream.splitLines,
+          Stream.takeUntil((line) => /^1\s/.test(line)),
+          Stream.runDrain,
+          Effect.timeout("30 seconds"),
+        )
+        const children = readFileSync(`/proc/${demo.pid}/task/${demo.pid}/children`, "utf8")
+          .trim()
+          .split(/\s+/)
+          .map(Number)
+        assert.lengthOf(children, 3)
+        assert.isTrue(children.every(isAlive))
+        process.kill(demo.pid, "SIGKILL")
+        const survivors = yield* Effect.sync(() => children.filter(isAlive)).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (alive) => alive.length === 0 }),
+          Effect.timeoutOption("5 seconds"),
+        )
+        assert.deepStrictEqual(
+          Option.getOrElse(survivors, () => children.filter(isAlive)),
+          [],
+        )
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer), Effect.timeout("45 seconds")),
+    50_000,
   )
 })

@@ -1,7 +1,8 @@
 /**
  * What a fed-client reports happened, as typed events. Its JSON log is only
  * their rendering (`{"event":"round-trained","round":3,…}`), and
- * {@link fromLine} turns such a line back into the event.
+ * {@link fromLine} turns such a line back into the event. Services publish
+ * them through the `ClientEvents` hub.
  *
  * @since 0.2.0
  */
@@ -9,7 +10,9 @@ import { EventLog } from "@fedguard/federation"
 import { Schema } from "effect"
 
 /**
- * A connection attempt failed (the reconnect policy decides what follows).
+ * A connection attempt failed. `reconnectInMs` is the delay the reconnect
+ * policy chose before the next attempt (absent when the client gives up
+ * instead: a `GaveUp` follows).
  *
  * @since 0.2.0
  * @category events
@@ -17,6 +20,7 @@ import { Schema } from "effect"
 export class ConnectFailed extends Schema.TaggedClass<ConnectFailed>()("ConnectFailed", {
   server: Schema.String,
   reason: Schema.String,
+  reconnectInMs: Schema.optionalKey(Schema.Number),
 }) {}
 
 /**
@@ -72,6 +76,19 @@ export class Refused extends Schema.TaggedClass<Refused>()("Refused", {
 }) {}
 
 /**
+ * The server sent something the client cannot use (an undecodable or
+ * unexpected message, a malformed model): final, the client exits with an
+ * error rather than retrying the same bytes.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class ServerMisbehaved extends Schema.TaggedClass<ServerMisbehaved>()("ServerMisbehaved", {
+  id: Schema.String,
+  reason: Schema.String,
+}) {}
+
+/**
  * The client stopped reconnecting: its sessions failed `attempts` times in a
  * row without being welcomed.
  *
@@ -108,6 +125,7 @@ export const ClientEvent = Schema.Union([
   RoundTrained,
   ServerLost,
   Refused,
+  ServerMisbehaved,
   GaveUp,
   TrainingCompleted,
 ])
@@ -131,6 +149,7 @@ export const lines = EventLog.codec(ClientEvent, {
   RoundTrained: { name: "round-trained", level: "Info" },
   ServerLost: { name: "server-lost", level: "Warning" },
   Refused: { name: "refused", level: "Error" },
+  ServerMisbehaved: { name: "server-misbehaved", level: "Error" },
   GaveUp: { name: "gave-up", level: "Error" },
   TrainingCompleted: { name: "training-completed", level: "Info" },
 })

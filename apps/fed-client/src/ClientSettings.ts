@@ -1,21 +1,46 @@
 /**
  * fed-client's settings: one Schema with the defaults, decoded from flags,
- * `FED_CLIENT_*` environment variables and an optional JSON config file.
+ * `FED_CLIENT_*` environment variables and an optional JSON config file, and
+ * validated as a whole before the client connects.
+ *
+ * Design (as fed-server's): the settings stay flat (one key per flag,
+ * durations as numbers of milliseconds) and the struct's checks validate
+ * them as a whole. The retry group (`maxRetries`, `retryBaseDelay`,
+ * `retryMaxDelay`) is decoded by `@fedguard/retry`'s `RetryPolicy`, and the
+ * optional heartbeat overrides, when both are given, by
+ * `@fedguard/heartbeat`'s `HeartbeatConfig` (`interval` and `peerTimeout`:
+ * the timeout must be longer than the interval), through `Settings.embed` and
+ * the key maps {@link retryKeys} and {@link heartbeatKeys}. The client's own
+ * rules: `--shard-index` below `--shard-count`, and positive
+ * `--join-timeout` and heartbeat overrides.
  *
  * @since 0.1.0
  */
 import { Partition, Settings } from "@fedguard/federation"
+import { HeartbeatConfig } from "@fedguard/heartbeat"
+import { RetryPolicy } from "@fedguard/retry"
 import { Effect, Schema } from "effect"
 
 const { int, millis } = Settings
 
 /**
- * Every setting and its default.
+ * Which setting holds each `RetryPolicy` key.
  *
  * @since 0.1.0
- * @category schemas
+ * @category embedding
  */
-export const ClientSettings = Schema.Struct({
+export const retryKeys = { maxRetries: "maxRetries", baseDelay: "retryBaseDelay", maxDelay: "retryMaxDelay" } as const
+
+/**
+ * Which setting overrides each `HeartbeatConfig` key of the sender (the
+ * server's welcome supplies them otherwise).
+ *
+ * @since 0.1.0
+ * @category embedding
+ */
+export const heartbeatKeys = { interval: "heartbeatInterval", peerTimeout: "heartbeatTimeout" } as const
+
+const Fields = Schema.Struct({
   server: Schema.String.pipe(
     Schema.check(Schema.isPattern(/^[^\s:]+:\d{1,5}$/, { message: "expected HOST:PORT, e.g. 127.0.0.1:7070" })),
   ),
@@ -30,15 +55,25 @@ export const ClientSettings = Schema.Struct({
   maxRetries: int(0, 100, "3"),
   retryBaseDelay: millis("1s"),
   retryMaxDelay: millis("30s"),
-  joinTimeout: millis("30s"),
-  heartbeatInterval: Schema.optionalKey(Settings.Millis),
-  heartbeatTimeout: Schema.optionalKey(Settings.Millis),
-}).pipe(
-  Schema.check(
-    Schema.makeFilter((s: { readonly shardIndex: number; readonly shardCount: number }) =>
-      s.shardIndex < s.shardCount ? undefined : `shardIndex ${s.shardIndex} must be below shardCount ${s.shardCount}`,
-    ),
-  ),
+  joinTimeout: Settings.positiveMillis("30s"),
+  heartbeatInterval: Schema.optionalKey(Settings.PositiveMillis),
+  heartbeatTimeout: Schema.optionalKey(Settings.PositiveMillis),
+})
+
+type Fields = typeof Fields.Type
+
+/**
+ * Every setting and its default; decoding also checks the rules listed in
+ * the module documentation, reporting a broken one at the setting at fault
+ * with a message naming both flags.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ClientSettings = Fields.check(
+  Settings.compare<Fields>("shardIndex", "<", "shardCount", { because: "shards are numbered from 0" }),
+  Settings.embed<Fields, typeof retryKeys>(RetryPolicy.RetryPolicy, retryKeys, { kind: "duration" }),
+  Settings.embed<Fields, typeof heartbeatKeys>(HeartbeatConfig.HeartbeatConfig, heartbeatKeys, { kind: "duration" }),
 )
 
 /**
@@ -57,14 +92,25 @@ export const descriptions: Record<keyof ClientSettings, string> = {
   server: "Server address HOST:PORT (required)",
   id: "This client's id (required)",
   secret: "Federation secret (required; never sent, only proven)",
-  shardIndex: "Which shard of the training data this client holds, 0-based (required)",
+  shardIndex: "Which shard of the training data this client holds, 0-based, below the shard count (required)",
   shardCount: "How many shards the training data is cut into (required)",
   partition: "iid or noniid (default iid); must match the server",
   seed: "Seed of the data split; must match the server (default 42)",
   maxRetries: "Retries of a failed connect or send (3 retries = 4 attempts; default 3)",
   retryBaseDelay: "First retry delay, doubled each retry (default 1s)",
-  retryMaxDelay: "Cap of the retry delay, after jitter (default 30s)",
+  retryMaxDelay: "Cap of the retry delay, after jitter; at least the base delay (default 30s)",
   joinTimeout: "Longest wait from connecting to the server's welcome; then reconnect (default 30s)",
   heartbeatInterval: "Override the server's heartbeat interval",
-  heartbeatTimeout: "Override how long without acks before the server is lost",
+  heartbeatTimeout: "Override how long without acks before the server is lost; longer than the interval",
 }
+
+/**
+ * The retry policy of this client's connects and sends, from the retry
+ * settings (already validated by `RetryPolicy` when the settings were
+ * decoded).
+ *
+ * @since 0.1.0
+ * @category embedding
+ */
+export const retryPolicy = (settings: ClientSettings): RetryPolicy.RetryPolicy =>
+  RetryPolicy.make(Settings.project(retryKeys, settings))

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
- * `fed-client`: a federated trainer as a command.
+ * `fed-client`: a federated trainer as a command. This file only chooses
+ * the transport (TCP) and the logger (JSON lines); `FedClient` is the client.
  *
  * @since 0.1.0
  */
-import { Cli, EventLog } from "@fedguard/federation"
+import { Cli, EventLog, ParentWatch } from "@fedguard/federation"
 import { NodeTransport } from "@fedguard/transport-node"
 import { Effect } from "effect"
 import { ClientSettings, descriptions } from "./ClientSettings.ts"
-import * as Trainer from "./Trainer.ts"
+import * as FedClient from "./FedClient.ts"
 
 const command = Cli.command("fed-client", {
   description: "Joins a fed-server, trains its MNIST shard each round and uploads the weights.",
@@ -16,7 +17,12 @@ const command = Cli.command("fed-client", {
   descriptions,
   envPrefix: "FED_CLIENT_",
   run: (settings) =>
-    Trainer.run(settings).pipe(Effect.asVoid, Effect.provide(NodeTransport.layer()), Effect.provide(EventLog.layer)),
+    FedClient.run(settings).pipe(
+      Effect.asVoid,
+      Effect.provide(NodeTransport.layer()),
+      Effect.provide(EventLog.layer),
+      Effect.provide(ParentWatch.layer),
+    ),
 })
 
 Cli.main(command)

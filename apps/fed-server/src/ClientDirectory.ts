@@ -49,6 +49,21 @@ export class DuplicateClientId extends Schema.TaggedError<DuplicateClientId>()("
 }
 
 /**
+ * What `admit` runs around recording a session: `beforeVisible` before any
+ * other fiber can find it (the welcome: once visible, a round may stream the
+ * session the model, which must not overtake the welcome), `onVisible` right
+ * after (marking it alive: a client alive for liveness always has a session
+ * here, so a round never starts without it).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Hooks {
+  readonly beforeVisible: Effect.Effect<void>
+  readonly onVisible: (replaced: Option.Option<Session>) => Effect.Effect<void>
+}
+
+/**
  * The outcome of {@link ClientDirectory} `admit`: the new session, and the
  * session it replaced, if any.
  *
@@ -63,11 +78,11 @@ export interface Admission {
 /**
  * The directory:
  *
- * - `admit(id, connection, declaredSamples, announce, serve)`: unless `id`
- *   is flapping (then `DuplicateClientId`, and nothing happens), runs
- *   `announce` (the welcome, the liveness mark) before anyone can see the
- *   session, then records it and runs `serve(session)` in the FiberMap under
- *   `id`, interrupting the old session's fiber.
+ * - `admit(id, connection, declaredSamples, hooks, serve)`: unless `id` is
+ *   flapping (then `DuplicateClientId`, and nothing happens), runs
+ *   `hooks.beforeVisible` (the welcome), records the session, runs
+ *   `hooks.onVisible` (the liveness mark), then runs `serve(session)` in the
+ *   FiberMap under `id`, interrupting the old session's fiber.
  * - `current(id)`: the current session of `id`.
  * - `release(id, generation)`: forgets the session if it is still the current
  *   one; true when it was (the caller then reports the end).
@@ -83,7 +98,7 @@ export class ClientDirectory extends Context.Service<
       id: string,
       connection: Connection.Connection,
       declaredSamples: number,
-      announce: Effect.Effect<void>,
+      hooks: Hooks,
       serve: (session: Session) => Effect.Effect<void>,
     ) => Effect.Effect<Admission, DuplicateClientId>
     readonly current: (id: string) => Effect.Effect<Option.Option<Session>>
@@ -121,7 +136,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     id: string,
     connection: Connection.Connection,
     declaredSamples: number,
-    announce: Effect.Effect<void>,
+    hooks: Hooks,
     serve: (session: Session) => Effect.Effect<void>,
   ) {
     const now = yield* Clock.currentTimeMillis
@@ -133,12 +148,12 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
       }
       replacedAt.set(id, now)
     }
-    // Before the session is visible to anyone (a round may stream it the model at once).
-    yield* announce
+    yield* hooks.beforeVisible
     const generation = (generations.get(id) ?? 0) + 1
     generations.set(id, generation)
     const session: Session = { id, generation, connection, declaredSamples }
     sessions.set(id, session)
+    yield* hooks.onVisible(Option.fromUndefinedOr(previous))
     // Runs the new session, interrupting the previous one of this id.
     yield* FiberMap.run(fibers, id, serve(session))
     return { session, replaced: Option.fromUndefinedOr(previous) }

@@ -23,8 +23,8 @@ import { ServerEvents } from "./ServerEvents.ts"
 /**
  * The liveness of the server's clients:
  *
- * - `online(id)`: a session of `id` is being admitted (a sign of life);
- *   true when `id` had been online before (a rejoin).
+ * - `online(id)`: a session of `id` is being admitted (a sign of life).
+ * - `seenBefore(id)`: whether `id` was ever online (a join is then a rejoin).
  * - `beat(id, heartbeat)`: a heartbeat on `id`'s authenticated session; the
  *   ack to send back, or `None` when the beat claims another id.
  * - `signOfLife(id)`: any other inbound frame.
@@ -41,7 +41,8 @@ import { ServerEvents } from "./ServerEvents.ts"
 export class ClientLiveness extends Context.Service<
   ClientLiveness,
   {
-    readonly online: (id: string) => Effect.Effect<boolean>
+    readonly online: (id: string) => Effect.Effect<void>
+    readonly seenBefore: (id: string) => Effect.Effect<boolean>
     readonly beat: (id: string, heartbeat: Heartbeat.Heartbeat) => Effect.Effect<Option.Option<Heartbeat.HeartbeatAck>>
     readonly signOfLife: (id: string) => Effect.Effect<void>
     readonly connectionEnded: (id: string, reason: string) => Effect.Effect<void>
@@ -54,19 +55,15 @@ export class ClientLiveness extends Context.Service<
 >()("@fedguard/fed-server/ClientLiveness") {}
 
 /**
- * Options: the heartbeat `timeout` (a client is offline this long after its
- * last sign of life; default 90 s), `joinTimeout` for clients named in
- * `clientIds` (default 60 s), `minClients` (the quorum, default 1), and the
- * ids expected to join (`clientIds`: they are reported never-joined if they
- * do not show up).
+ * Options: the `LivenessTracker`'s (detector and heartbeat `timeout`,
+ * `joinTimeout`, the quorum `minClients`; FederatedScope's defaults of 90 s
+ * and 120 s), and the ids expected to join (`clientIds`: registered at once,
+ * so they are reported never-joined if they do not show up in time).
  *
  * @since 0.2.0
  * @category models
  */
-export interface Options {
-  readonly timeout: Duration.Input
-  readonly joinTimeout: Duration.Input
-  readonly minClients: number
+export interface Options extends LivenessTracker.Options {
   readonly clientIds?: ReadonlyArray<string> | undefined
 }
 
@@ -87,11 +84,7 @@ export const make = Effect.fnUntraced(function* (
   const directory = yield* ClientDirectory
   const events = yield* ServerEvents
   const neighbors = yield* NeighborRegistry.NeighborRegistry
-  const tracker = yield* LivenessTracker.make({
-    timeout: options.timeout,
-    joinTimeout: options.joinTimeout,
-    minClients: options.minClients,
-  })
+  const tracker = yield* LivenessTracker.make(options)
   for (const id of options.clientIds ?? []) yield* tracker.register(PeerId.make(id))
 
   // The tracker's decisions, carried out: close, skip sends, publish.
@@ -147,13 +140,12 @@ export const make = Effect.fnUntraced(function* (
 
   return ClientLiveness.of({
     online: (id) =>
-      Effect.gen(function* () {
-        const peer = PeerId.make(id)
-        const before = yield* tracker.client(peer).pipe(Effect.option)
-        yield* tracker.register(peer)
-        yield* tracker.touch(peer).pipe(Effect.ignore)
-        return Option.isSome(before) && before.value.joinedAt !== undefined
-      }),
+      Effect.andThen(tracker.register(PeerId.make(id)), tracker.touch(PeerId.make(id)).pipe(Effect.ignore)),
+    seenBefore: (id) =>
+      tracker.client(PeerId.make(id)).pipe(
+        Effect.map((client) => client.joinedAt !== undefined),
+        Effect.orElseSucceed(() => false),
+      ),
     beat: (id, heartbeat) => tracker.beat(PeerId.make(id), heartbeat).pipe(Effect.option),
     signOfLife: (id) => tracker.touch(PeerId.make(id)).pipe(Effect.ignore),
     connectionEnded: (id, reason) =>

@@ -148,30 +148,33 @@ export const make = Effect.fnUntraced(function* (options: Options) {
       if (allowed !== undefined && !allowed.has(join.id)) {
         return yield* refuse(connection, join.id, "unknown client id")
       }
-      let rejoined = false
+      const remote = connection.remote
       const admitted = yield* directory
         .admit(
           join.id,
           connection,
           join.samples,
-          Effect.gen(function* () {
-            // The welcome goes first: once the session is visible a round may stream it the model.
-            yield* send(connection, { _tag: "welcome", id: join.id, ...options.welcome }).pipe(Effect.ignore)
-            rejoined = yield* liveness.online(join.id)
-          }),
+          {
+            beforeVisible: send(connection, { _tag: "welcome", id: join.id, ...options.welcome }).pipe(Effect.ignore),
+            // Announced, then alive: the log tells events in causal order (a round may start the
+            // moment the client counts).
+            onVisible: (replaced) =>
+              Effect.gen(function* () {
+                if (Option.isSome(replaced)) {
+                  yield* events.publish(new ServerEvent.ClientReplaced({ id: join.id, remote }))
+                }
+                yield* events.publish(
+                  Option.isSome(replaced) || (yield* liveness.seenBefore(join.id))
+                    ? new ServerEvent.ClientRejoined({ id: join.id, remote })
+                    : new ServerEvent.ClientJoined({ id: join.id, remote }),
+                )
+                yield* liveness.online(join.id)
+              }),
+          },
           run,
         )
         .pipe(Effect.result)
       if (Result.isFailure(admitted)) return yield* refuse(connection, join.id, admitted.failure.message)
-      const remote = connection.remote
-      if (Option.isSome(admitted.success.replaced)) {
-        yield* events.publish(new ServerEvent.ClientReplaced({ id: join.id, remote }))
-      }
-      yield* events.publish(
-        rejoined || Option.isSome(admitted.success.replaced)
-          ? new ServerEvent.ClientRejoined({ id: join.id, remote })
-          : new ServerEvent.ClientJoined({ id: join.id, remote }),
-      )
     })
 
   const serve = (connection: Connection.Connection): Effect.Effect<void> =>

@@ -19,7 +19,7 @@
  * @since 0.2.0
  */
 import { Dataset, Mnist, Model, type Report } from "@fedguard/federation"
-import { NeighborRegistry, RetryPolicy } from "@fedguard/retry"
+import { NeighborRegistry } from "@fedguard/retry"
 import { Transport, TransportError } from "@fedguard/transport"
 import { Effect, Layer, Schema } from "effect"
 import * as ClientDirectory from "./ClientDirectory.ts"
@@ -28,7 +28,7 @@ import * as ClientSession from "./ClientSession.ts"
 import * as RoundCoordinator from "./RoundCoordinator.ts"
 import * as ServerEvent from "./ServerEvent.ts"
 import * as ServerEvents from "./ServerEvents.ts"
-import type * as ServerSettings from "./ServerSettings.ts"
+import * as ServerSettings from "./ServerSettings.ts"
 import * as TrainingJob from "./TrainingJob.ts"
 
 /**
@@ -58,21 +58,12 @@ export const layer = (settings: ServerSettings.ServerSettings) => {
     ServerEvents.layer,
     ClientDirectory.layer({ flapWindow: settings.heartbeatTimeout }),
     NeighborRegistry.layer({
-      policy: RetryPolicy.make({
-        maxRetries: settings.maxRetries,
-        baseDelay: settings.retryBaseDelay,
-        maxDelay: settings.retryMaxDelay,
-      }),
+      policy: ServerSettings.retryPolicy(settings),
       isRetryable: (error) => TransportError.isRetryable(error) && error._tag === "SendTimeout",
     }),
   )
   const rounds = Layer.mergeAll(
-    ClientLiveness.layer({
-      timeout: settings.heartbeatTimeout,
-      joinTimeout: settings.joinTimeout,
-      minClients: settings.minClients,
-      clientIds,
-    }),
+    ClientLiveness.layer({ ...ServerSettings.livenessOptions(settings), clientIds }),
     RoundCoordinator.layer({
       paramCount: Model.make(settings.model).paramCount,
       roundTimeout: settings.roundTimeout,
@@ -130,6 +121,5 @@ export const run = (
       Effect.mapError((error) => new ServerFailed({ reason: error.message })),
     )
     const result = yield* job.run(test)
-    const config = { ...settings, secret: "<redacted>" } as unknown as Report.Report["config"]
-    return { config, ...result } satisfies Report.Report
+    return { config: ServerSettings.reportConfig(settings), ...result } satisfies Report.Report
   }).pipe(Effect.provide(layer(settings)), Effect.scoped)

@@ -7,8 +7,9 @@
  * durations as numbers of milliseconds), and the struct's checks validate
  * them as a whole:
  *
- * - the liveness group (`heartbeatInterval`, `heartbeatTimeout`,
- *   `joinTimeout`, `minClients`) is decoded by `@fedguard/heartbeat`'s
+ * - the liveness group (`heartbeatInterval`, `heartbeatTimeout` as both the
+ *   server's timeout and the clients' peer timeout, `joinTimeout`,
+ *   `minClients`) is decoded by `@fedguard/heartbeat`'s
  *   `HeartbeatConfig` (positive durations, timeout longer than the interval),
  *   and the retry group (`maxRetries`, `retryBaseDelay`, `retryMaxDelay`) by
  *   `@fedguard/retry`'s `RetryPolicy` (positive base delay, max delay not
@@ -33,7 +34,8 @@ import { Effect, Schema } from "effect"
 const { int, millis } = Settings
 
 /**
- * Which setting holds each `HeartbeatConfig` key the server uses.
+ * Which setting holds each `HeartbeatConfig` key the server uses (and sends
+ * to clients in its welcome).
  *
  * @since 0.1.0
  * @category embedding
@@ -41,6 +43,8 @@ const { int, millis } = Settings
 export const livenessKeys = {
   interval: "heartbeatInterval",
   timeout: "heartbeatTimeout",
+  // The welcome hands the same timeout to clients as their peer timeout.
+  peerTimeout: "heartbeatTimeout",
   joinTimeout: "joinTimeout",
   minClients: "minClients",
 } as const
@@ -181,3 +185,15 @@ export const livenessOptions = (settings: ServerSettings): LivenessTracker.Optio
   LivenessTracker.optionsFromConfig(
     Schema.decodeUnknownSync(HeartbeatConfig.HeartbeatConfig)(Settings.project(livenessKeys, settings)),
   )
+
+/**
+ * The settings as the report's `config`: every decoded value (durations in
+ * milliseconds), the secret replaced by `"<redacted>"`.
+ *
+ * @since 0.2.0
+ * @category report
+ */
+export const reportConfig = (settings: ServerSettings): Record<string, Schema.Json> => {
+  const { secret: _secret, ...rest } = settings
+  return { ...rest, secret: "<redacted>" }
+}

@@ -48,6 +48,15 @@ export interface Options {
   readonly joinTimeout: Duration.Input
 }
 
+// Why a known client is not in a round it could have been in.
+const absenceReason: Record<LivenessTracker.ClientState, string> = {
+  registered: "not-joined",
+  "never-joined": "never-joined",
+  offline: "offline",
+  // Alive but without a session (its join was still in progress when the round started).
+  online: "offline",
+}
+
 const byId = (a: { readonly id: string }, b: { readonly id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
 /**
@@ -94,6 +103,11 @@ export const make = Effect.fnUntraced(function* (options: Options) {
     const rounds: Array<typeof Report.Round.Type> = []
     for (let round = 1; round <= options.rounds; round++) {
       const participants = yield* participantsOf(round)
+      // Every known client accounts for the round: those not taking part were offline (or never
+      // joined) when it started.
+      const absent = (yield* liveness.snapshot)
+        .filter((client) => !participants.includes(client.id))
+        .map((client) => ({ id: client.id, reason: absenceReason[client.state] }))
       yield* events.publish(new ServerEvent.RoundStarted({ round, participants }))
       const outcome = yield* coordinator.run(round, global, participants)
       global = outcome.global
@@ -101,9 +115,10 @@ export const make = Effect.fnUntraced(function* (options: Options) {
       const record: typeof Report.Round.Type = {
         round,
         participants: outcome.state.accepted.map((update) => update.id).sort(),
-        excluded: outcome.state.excluded
-          .map(({ id, reason }) => ({ id, reason: RoundState.reasonText(reason) }))
-          .sort(byId),
+        excluded: [
+          ...absent,
+          ...outcome.state.excluded.map(({ id, reason }) => ({ id, reason: RoundState.reasonText(reason) })),
+        ].sort(byId),
         rejectedUpdates: outcome.state.rejectedUpdates,
         modelUpdated: outcome.modelUpdated,
         testAccuracy: evaluation.accuracy,

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Cli, EventLog } from "@fedguard/federation"
+import { Cli, EventLog, ParentWatch } from "@fedguard/federation"
 import { NodeTransport } from "@fedguard/transport-node"
 import { Effect, FileSystem } from "effect"
 import * as FedServer from "./FedServer.ts"
@@ -26,7 +26,7 @@ const command = Cli.command("fed-server", {
         yield* fs.writeFileString(settings.report, `${JSON.stringify(report, null, 2)}\n`)
         yield* ServerEvent.lines.log(new ServerEvent.ReportWritten({ path: settings.report }))
       }
-    }).pipe(Effect.provide(NodeTransport.layer()), Effect.provide(EventLog.layer)),
+    }).pipe(Effect.provide(NodeTransport.layer()), Effect.provide(EventLog.layer), Effect.provide(ParentWatch.layer)),
 })
 
 Cli.main(command)

@@ -211,7 +211,7 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
     () =>
       Effect.gen(function* () {
         const { network, seen } = yield* serverUp
-        const clients = []
+        const clients: Array<{ readonly uploads: () => number }> = []
         for (const id of ids)
           clients.push(yield* scriptedClient(network, id, 1000, id === "c1" ? () => [] : honestReplies[id]!))
         // c1 stops reading and never answers (SIGSTOP-like).

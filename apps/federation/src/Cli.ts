@@ -4,11 +4,16 @@
  * `FED_SERVER_PORT=abc` fail the same way), `--config FILE`, `--help`,
  * `--version`, and exit codes: 0 done, 1 failed, 2 bad usage.
  *
+ * Bad usage prints one line on stderr naming what is wrong (a parse error
+ * adds a short "run with --help" hint), never the help text: the settings
+ * are validated as a whole (see `Settings`) before the handler runs, so
+ * nothing listens or connects with settings that cannot work.
+ *
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Option, type Schema } from "effect"
-import { CliError, Command, Flag } from "effect/cli"
+import { Cause, Console, Effect, Exit, Option, type Schema, Stdio } from "effect"
+import { CliError, CliOutput, Command, Flag } from "effect/cli"
 import * as Settings from "./Settings.ts"
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
@@ -16,7 +21,7 @@ const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}
 /**
  * Builds a command whose flags are the keys of `schema` in kebab case, each
  * described by `descriptions`, plus `--config`. The handler receives the
- * decoded settings.
+ * settings decoded and validated as a whole by `Settings.load`.
  *
  * @since 0.1.0
  * @category constructors
@@ -55,14 +60,116 @@ export const command = <S extends Schema.Struct<Schema.Struct.Fields>, E, R>(
   }).pipe(Command.withDescription(options.description))
 }
 
-const isUsageError = (error: unknown): boolean =>
-  CliError.isCliError(error) || (error instanceof Settings.InvalidSettings && error._tag === "InvalidSettings")
+// A value that starts with a dash and a digit or a dot: `-5s`, `-1`, `-.5m`.
+const dashedValue = /^-[\d.]/
 
 /**
- * Runs a command as the process: bad usage (unknown flag, invalid setting)
- * prints one line naming what is wrong and exits 2; any other failure exits
- * 1; success exits 0. SIGINT/SIGTERM interrupt the program, so scopes close
- * and child processes and sockets are released.
+ * Prepares raw arguments for the parser: after a long flag written without
+ * `=` (`--heartbeat-interval`), an argument that starts with `-` and a digit
+ * or a dot (`-5s`) is that flag's value, not a cluster of short flags, so it
+ * becomes `--heartbeat-interval=-5s` and the value's own error ("must not be
+ * negative") is reported. Everything after `--` is left alone. Other values
+ * that start with a dash are written `--flag=-value`.
+ *
+ * @example
+ * ```ts
+ * Cli.normalizeArgs(["--heartbeat-interval", "-5s"]) // ["--heartbeat-interval=-5s"]
+ * ```
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const normalizeArgs = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === "--") return [...out, ...args.slice(i)]
+    const next = args[i + 1]
+    if (arg.startsWith("--") && !arg.includes("=") && next !== undefined && dashedValue.test(next)) {
+      out.push(`${arg}=${next}`)
+      i++
+    } else {
+      out.push(arg)
+    }
+  }
+  return out
+}
+
+const isUsageError = (error: unknown): boolean =>
+  CliError.isCliError(error) ||
+  error instanceof Settings.InvalidSettings ||
+  error instanceof Settings.ConflictingSettings
+
+/**
+ * The process exit code of a finished run: 0 done, 130 interrupted (SIGINT,
+ * SIGTERM), 2 bad usage (a parse error, `InvalidSettings`,
+ * `ConflictingSettings`), 1 any other failure. `--help` and `--version`
+ * are done (0).
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const exitCode = (exit: Exit.Exit<unknown, unknown>): number =>
+  Exit.isSuccess(exit)
+    ? 0
+    : Cause.hasInterruptsOnly(exit.cause)
+      ? 130
+      : Option.match(Cause.findErrorOption(exit.cause), {
+          onNone: () => 1,
+          onSome: (error) =>
+            CliError.isCliError(error) && error._tag === "ShowHelp"
+              ? error.errors.length > 0
+                ? 2
+                : 0
+              : isUsageError(error)
+                ? 2
+                : 1,
+        })
+
+// Parse errors as one line and a hint instead of the full help text.
+const presenter = (name: string) =>
+  CliOutput.layerPresenter({
+    present: (event) =>
+      event._tag === "InvalidInvocation"
+        ? Console.error(
+            `${name}: ${(event.errors[0]?.message ?? "invalid command line").split("\n")[0]} (run ${name} --help for usage)`,
+          )
+        : CliOutput.defaultPresenter.present(event),
+  })
+
+/**
+ * Runs a command with the arguments of the `Stdio` service (normalized by
+ * {@link normalizeArgs}): help and version as usual, bad usage and any other
+ * failure as one line on stderr (`fed-server: invalid settings: …`). Fails
+ * with the command's error; {@link exitCode} maps the result to the exit
+ * code. {@link main} runs it as the process.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = <Name extends string, Input, ContextInput, E, R>(
+  cmd: Command.Command<Name, Input, ContextInput, E, R>,
+  version = "0.1.0",
+) =>
+  Effect.gen(function* () {
+    const stdio = yield* Stdio.Stdio
+    const args = yield* stdio.args
+    return yield* Command.runWith(cmd, { version })(normalizeArgs(args))
+  }).pipe(
+    Effect.tapError((error) =>
+      CliError.isCliError(error)
+        ? Effect.void
+        : Console.error(`${cmd.name}: ${error instanceof Error ? error.message : String(error)}`),
+    ),
+    Effect.provide(presenter(cmd.name)),
+  )
+
+/**
+ * Runs a command as the process: bad usage (unknown flag, invalid or
+ * conflicting settings, an output file that cannot be written) prints one
+ * line naming what is wrong and exits 2; any other failure exits 1; success
+ * exits 0. SIGINT/SIGTERM interrupt the program, so scopes close and child
+ * processes and sockets are released.
  *
  * @since 0.1.0
  * @category running
@@ -71,35 +178,11 @@ export const main = <Name extends string, Input, ContextInput, E, R extends Node
   cmd: Command.Command<Name, Input, ContextInput, E, R>,
   version = "0.1.0",
 ): void => {
-  // effect/cli already printed help and parse errors; our own errors get one line on stderr.
-  const program = Command.run(cmd, { version }).pipe(
-    Effect.tapError((error) =>
-      CliError.isCliError(error)
-        ? Effect.void
-        : Effect.sync(() =>
-            process.stderr.write(`${cmd.name}: ${error instanceof Error ? error.message : String(error)}\n`),
-          ),
-    ),
-    Effect.provide(NodeServices.layer),
-  )
+  const program = run(cmd, version).pipe(Effect.provide(NodeServices.layer))
   NodeRuntime.runMain(program as Effect.Effect<void, E | CliError.CliError>, {
     disableErrorReporting: true,
     teardown: (exit, onExit) => {
-      const code = Exit.isSuccess(exit)
-        ? 0
-        : Cause.hasInterruptsOnly(exit.cause)
-          ? 130
-          : Option.match(Cause.findErrorOption(exit.cause), {
-              onNone: () => 1,
-              onSome: (error) =>
-                CliError.isCliError(error) && error._tag === "ShowHelp"
-                  ? error.errors.length > 0
-                    ? 2
-                    : 0
-                  : isUsageError(error)
-                    ? 2
-                    : 1,
-            })
+      const code = exitCode(exit)
       onExit(code)
       process.exit(code)
     },

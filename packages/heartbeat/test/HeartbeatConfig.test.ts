@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Schema } from "effect"
+import { Cause, ConfigProvider, Duration, Effect, Option, Schema, SchemaIssue } from "effect"
 import * as HeartbeatConfig from "../src/HeartbeatConfig.ts"
 import * as LivenessTracker from "../src/LivenessTracker.ts"
 
@@ -71,4 +71,48 @@ describe("HeartbeatConfig", () => {
       assert.include(String(decoded), "minClients")
     }),
   )
+
+  it("accepts numbers of milliseconds as durations", () => {
+    const config = Schema.decodeUnknownSync(HeartbeatConfig.HeartbeatConfig)({ interval: 200, timeout: 1000 })
+    assert.deepStrictEqual([Duration.toMillis(config.interval), Duration.toMillis(config.timeout)], [200, 1000])
+  })
+
+  it("rejects zero intervals and timeouts at their key", () => {
+    for (const key of ["interval", "timeout", "peerTimeout", "joinTimeout"]) {
+      const decoded = Schema.decodeUnknownExit(HeartbeatConfig.HeartbeatConfig)({ [key]: 0 })
+      assert.isTrue(decoded._tag === "Failure")
+      assert.include(String(decoded), `["${key}"]`)
+      assert.include(String(decoded), "must be a positive duration")
+    }
+  })
+
+  it("rejects a timeout or peer timeout not longer than the interval, with the relation as data", () => {
+    for (const key of ["timeout", "peerTimeout"] as const) {
+      const decoded = Schema.decodeUnknownExit(HeartbeatConfig.HeartbeatConfig)({ interval: 2000, [key]: 2000 })
+      assert.isTrue(decoded._tag === "Failure")
+      assert.include(String(decoded), `${key} (2s) must be longer than interval (2s)`)
+      assert.include(String(decoded), `["${key}"]`)
+    }
+    const error = Schema.decodeUnknownExit(HeartbeatConfig.HeartbeatConfig)({ interval: 2000, timeout: 1000 })
+    if (error._tag !== "Failure") return assert.fail("expected a decoding failure")
+    const issue = Option.getOrThrow(Cause.findErrorOption(error.cause)).issue
+    const relations = SchemaIssue.makeFormatterStandardSchemaV1({
+      leafHook: (leaf) => (leaf._tag === "InvalidValue" ? JSON.stringify(leaf.annotations?.relation) : ""),
+    })(issue).issues
+    assert.deepStrictEqual(relations[0]?.path, ["timeout"])
+    assert.deepStrictEqual(JSON.parse(relations[0]?.message ?? "null"), {
+      other: "interval",
+      must: "be longer than",
+      because: "a peer would be declared lost between two beats",
+    })
+  })
+
+  it("lets the phi-accrual detector, which ignores timeout, keep a timeout under the interval", () => {
+    const config = Schema.decodeUnknownSync(HeartbeatConfig.HeartbeatConfig)({
+      detector: "phi-accrual",
+      interval: 2000,
+      timeout: 1000,
+    })
+    assert.strictEqual(config.detector, "phi-accrual")
+  })
 })

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Duration, Effect, Schema } from "effect"
+import { Config, Duration, Effect, Schema, SchemaIssue } from "effect"
 import { DurationInput } from "./internal/durationInput.ts"
 
 /**
@@ -48,7 +48,11 @@ const withDefault = <S extends Schema.Top>(schema: S, value: S["Encoded"]) =>
  * Every field is optional on input and defaults to the seed's value; durations
  * are accepted as strings (`"1 second"`, `"200 millis"`), numbers of
  * milliseconds, or `Duration` values. Decoding errors name the offending key
- * (`maxDelay must not be shorter than baseDelay … at ["maxDelay"]`).
+ * (`maxDelay must not be shorter than baseDelay … at ["maxDelay"]`); the
+ * issue of that cross-field rule also carries a `relation` annotation
+ * (`{ other: "baseDelay", must: "not be shorter than" }`) so that an
+ * application that exposes these keys under other names (`--retry-max-delay`)
+ * can name both of its settings without parsing the message.
  *
  * | key              | default      |
  * | ---------------- | ------------ |
@@ -104,7 +108,16 @@ export const RetryPolicy = Schema.Struct({
         ? undefined
         : {
             path: ["maxDelay"],
-            issue: `maxDelay (${Duration.format(policy.maxDelay)}) must not be shorter than baseDelay (${Duration.format(policy.baseDelay)})`,
+            // `relation` names the other key and the rule as data, so that an
+            // application embedding this schema under its own setting names can
+            // say which two settings disagree without parsing the message.
+            issue: new SchemaIssue.InvalidValue(
+              {
+                message: `maxDelay (${Duration.format(policy.maxDelay)}) must not be shorter than baseDelay (${Duration.format(policy.baseDelay)})`,
+                relation: { other: "baseDelay", must: "not be shorter than" },
+              },
+              policy.maxDelay,
+            ),
           },
     ),
   )

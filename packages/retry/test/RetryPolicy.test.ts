@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Schema } from "effect"
+import { Cause, ConfigProvider, Duration, Effect, Option, Schema, SchemaIssue } from "effect"
 import * as RetryPolicy from "../src/RetryPolicy.ts"
 
 const millis = (policy: RetryPolicy.RetryPolicy) => ({
@@ -58,6 +58,23 @@ describe("RetryPolicy", () => {
       assert.include(inverted, "must not be shorter than baseDelay")
     }),
   )
+
+  it("carries the maxDelay/baseDelay rule as data, for applications that rename the keys", () => {
+    const exit = Schema.decodeUnknownExit(RetryPolicy.RetryPolicy)({ baseDelay: 500, maxDelay: 499 })
+    if (exit._tag !== "Failure") return assert.fail("expected a decoding failure")
+    const issue = Option.getOrThrow(Cause.findErrorOption(exit.cause)).issue
+    const relations = SchemaIssue.makeFormatterStandardSchemaV1({
+      leafHook: (leaf) => (leaf._tag === "InvalidValue" ? JSON.stringify(leaf.annotations?.relation) : ""),
+    })(issue).issues
+    assert.deepStrictEqual(relations[0]?.path, ["maxDelay"])
+    assert.deepStrictEqual(JSON.parse(relations[0]?.message ?? "null"), {
+      other: "baseDelay",
+      must: "not be shorter than",
+    })
+    assert.isTrue(
+      Schema.decodeUnknownExit(RetryPolicy.RetryPolicy)({ baseDelay: 500, maxDelay: 500 })._tag === "Success",
+    )
+  })
 
   it("accepts a maxDelay equal to baseDelay but not shorter", () => {
     assert.strictEqual(Duration.toMillis(RetryPolicy.make({ baseDelay: 500, maxDelay: 500 }).maxDelay), 500)

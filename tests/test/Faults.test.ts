@@ -2,9 +2,10 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
+import type * as ServerEvent from "@fedguard/fed-server/ServerEvent"
 import { Report } from "@fedguard/federation"
-import { Effect, Schema, Stream } from "effect"
-import { type Running, startClient, startServer, waitFor } from "./support/Processes.ts"
+import { Effect, Schema } from "effect"
+import { is, portOf, startClient, startServer, waitFor } from "./support/Processes.ts"
 
 const secret = "faults-secret-123"
 const heartbeatTimeoutMs = 1000
@@ -40,21 +41,10 @@ const startFederation = (rounds: number, reportPath: string) =>
       "--report",
       reportPath,
     ])
-    const port = (yield* waitFor(server, "listening")).port as number
+    const port = yield* portOf(server)
     const clients = [yield* client(port, 0), yield* client(port, 1), yield* client(port, 2), yield* client(port, 3)]
     return { server, port, clients }
   })
-
-/** The first event satisfying `predicate`. */
-const event = (server: Running, predicate: (e: Record<string, unknown>) => boolean) =>
-  server.events.pipe(
-    Stream.filter(predicate),
-    Stream.runHead,
-    Effect.map((found) => {
-      if (found._tag === "None") throw new Error(`server ended first: ${server.stderr()}`)
-      return found.value
-    }),
-  )
 
 const readReport = (path: string) => Schema.decodeUnknownSync(Report.Report)(JSON.parse(readFileSync(path, "utf8")))
 
@@ -65,26 +55,40 @@ describe("fault tolerance over TCP (200 ms beats, 1 s timeout)", () => {
       Effect.gen(function* () {
         const reportPath = join(mkdtempSync(join(tmpdir(), "fedguard-kill-")), "report.json")
         const { server, port, clients } = yield* startFederation(30, reportPath)
-        yield* event(server, (e) => e.event === "round-started" && e.round === 2)
+        yield* waitFor(
+          server,
+          is("RoundStarted", (e) => e.round === 2),
+        )
         const killedAt = Date.now()
         clients[3]!.process.kill("SIGKILL")
-        const offline = yield* event(server, (e) => e.event === "client-offline" && e.id === "c3")
-        const detectedAfter = Date.parse(String(offline.time)) - killedAt
+        const offline = yield* waitFor(
+          server,
+          is("ClientWentOffline", (e) => e.id === "c3"),
+        )
+        const detectedAfter = offline.receivedAt - killedAt
         // The bound is the heartbeat timeout (+1%); a killed process is usually seen at once,
         // through its closed socket. 1 s of slack absorbs scheduling on a loaded machine.
         assert.isBelow(detectedAfter, heartbeatTimeoutMs * 1.01 + 1000)
-        const round2 = yield* event(server, (e) => e.event === "round-completed" && e.round === 2)
-        assert.notInclude(round2.participants as Array<string>, "c3")
-        assert.deepInclude(round2.excluded as Array<unknown>, { id: "c3", reason: "offline" })
-        assert.isAtLeast((round2.participants as Array<string>).length, 2)
-        yield* client(port, 3)
-        yield* event(server, (e) => e.event === "client-online" && e.id === "c3")
-        const back = yield* event(
+        const round2 = yield* waitFor(
           server,
-          (e) => e.event === "round-completed" && (e.participants as Array<string>).includes("c3"),
+          is("RoundCompleted", (e) => e.round === 2),
         )
-        assert.isAtLeast(back.round as number, 3)
-        yield* waitFor(server, "training-completed")
+        assert.notInclude(round2.participants, "c3")
+        assert.deepInclude(round2.excluded, { id: "c3", reason: "offline" })
+        assert.isAtLeast(round2.participants.length, 2)
+        yield* client(port, 3)
+        yield* waitFor(
+          server,
+          is("ClientRejoined", (e) => e.id === "c3"),
+        )
+        const back = yield* waitFor(
+          server,
+          is("RoundCompleted", (e) => e.participants.includes("c3")),
+        )
+        assert.isAtLeast(back.round, 3)
+        yield* waitFor(server, is("TrainingCompleted"))
+        // Exactly one offline transition for the kill, whichever of socket close and deadline came first.
+        assert.strictEqual(server.seen().filter(is("ClientWentOffline", (e) => e.id === "c3")).length, 1)
         assert.strictEqual(yield* server.exitCode, 0, server.stderr())
         const report = readReport(reportPath)
         assert.strictEqual(report.rounds.length, 30)
@@ -103,18 +107,27 @@ describe("fault tolerance over TCP (200 ms beats, 1 s timeout)", () => {
       Effect.gen(function* () {
         const reportPath = join(mkdtempSync(join(tmpdir(), "fedguard-stall-")), "report.json")
         const { server, clients } = yield* startFederation(30, reportPath)
-        yield* event(server, (e) => e.event === "round-started" && e.round === 2)
+        yield* waitFor(
+          server,
+          is("RoundStarted", (e) => e.round === 2),
+        )
         const stoppedAt = Date.now()
         clients[2]!.process.kill("SIGSTOP")
-        const offline = yield* event(server, (e) => e.event === "client-offline" && e.id === "c2")
-        const after = Date.parse(String(offline.time)) - stoppedAt
+        const offline = yield* waitFor(
+          server,
+          is("ClientWentOffline", (e) => e.id === "c2"),
+        )
+        const after = offline.receivedAt - stoppedAt
         // Not before the timeout minus one beat interval (its last beat may be up to 200 ms old).
         assert.isAtLeast(after, heartbeatTimeoutMs - 200 - 50)
         assert.isBelow(after, heartbeatTimeoutMs * 1.01 + 1000)
-        assert.match(String(offline.reason), /timeout|silent|heartbeat|no sign/i)
+        assert.match(offline.reason, /timeout|silent|heartbeat|no sign/i)
         clients[2]!.process.kill("SIGCONT")
-        yield* event(server, (e) => e.event === "client-online" && e.id === "c2")
-        yield* waitFor(server, "training-completed")
+        yield* waitFor(
+          server,
+          is("ClientRejoined", (e) => e.id === "c2"),
+        )
+        yield* waitFor(server, is("TrainingCompleted"))
         assert.strictEqual(yield* server.exitCode, 0, server.stderr())
         const report = readReport(reportPath)
         assert.isTrue(report.rounds.some((r) => r.excluded.some((x) => x.id === "c2")))
@@ -138,30 +151,40 @@ describe("fault tolerance over TCP (200 ms beats, 1 s timeout)", () => {
           "5",
           ...fastBeats,
         ])
-        const first = yield* server.events.pipe(Stream.runHead)
-        assert.strictEqual(first._tag === "Some" ? first.value.event : undefined, "listening")
-        const port = (first._tag === "Some" ? first.value.port : 0) as number
+        const port = yield* portOf(server)
         const a = yield* client(port, 0)
         const b = yield* client(port, 1)
-        yield* event(server, (e) => e.event === "round-started" && e.round === 2)
+        yield* waitFor(
+          server,
+          is("RoundStarted", (e) => e.round === 2),
+        )
         b.process.kill("SIGKILL")
-        yield* event(server, (e) => e.event === "quorum-lost")
-        const pausedAt = yield* event(server, (e) => e.event === "round-paused" || e.event === "round-started")
-        assert.strictEqual(pausedAt.event, "round-paused")
+        yield* waitFor(server, is("QuorumLost"))
+        const pausedAt = yield* waitFor(
+          server,
+          (e: ServerEvent.ServerEvent) => e._tag === "RoundPaused" || e._tag === "RoundStarted",
+        )
+        assert.strictEqual(pausedAt._tag, "RoundPaused")
         // Paused: nothing starts while only one client is alive.
         yield* Effect.sleep("1500 millis")
         yield* client(port, 1)
         // Until a round starts again, both the rejoin and the restored quorum must have been seen.
         const seen = new Set<string>()
-        yield* event(server, (e) => {
-          if (e.event !== "round-started") seen.add(String(e.event))
-          return e.event === "round-started"
+        yield* waitFor(server, (e: ServerEvent.ServerEvent) => {
+          if (e._tag !== "RoundStarted") seen.add(e._tag)
+          return e._tag === "RoundStarted"
         })
-        assert.isTrue(seen.has("client-online"), [...seen].join(","))
-        assert.isTrue(seen.has("quorum-restored"), [...seen].join(","))
-        const resumed = yield* event(server, (e) => e.event === "round-completed")
+        assert.isTrue(
+          seen.has("ClientRejoined"),
+          server
+            .seen()
+            .map((e) => ("id" in e ? `${e._tag}:${e.id}` : e._tag))
+            .join(","),
+        )
+        assert.isTrue(seen.has("QuorumRestored"), [...seen].join(","))
+        const resumed = yield* waitFor(server, is("RoundCompleted"))
         assert.deepStrictEqual(resumed.participants, ["c0", "c1"])
-        yield* waitFor(server, "training-completed")
+        yield* waitFor(server, is("TrainingCompleted"))
         assert.strictEqual(yield* server.exitCode, 0, server.stderr())
         assert.strictEqual(yield* a.exitCode, 0, a.stderr())
       }).pipe(Effect.scoped, Effect.timeout("120 seconds")),

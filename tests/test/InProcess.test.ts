@@ -1,14 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ClientSettings } from "@fedguard/fed-client/ClientSettings"
-import * as Trainer from "@fedguard/fed-client/Trainer"
+import * as FedClient from "@fedguard/fed-client/FedClient"
+import * as FedServer from "@fedguard/fed-server/FedServer"
+import { ServerSettings } from "@fedguard/fed-server/ServerSettings"
 import { InMemoryTransport, Transport } from "@fedguard/transport"
-import { Deferred, Effect, Fiber, Schema } from "effect"
-import * as Server from "../src/Server.ts"
-import { ServerSettings } from "../src/ServerSettings.ts"
+import { Effect, Fiber, Schema } from "effect"
 
 const secret = "test-secret-123"
 
-describe("federation over the in-memory transport", () => {
+describe("federation over the in-memory transport (one process, real training)", () => {
   it.live(
     "two clients train three rounds and the global model improves",
     () =>
@@ -22,30 +22,32 @@ describe("federation over the in-memory transport", () => {
           rounds: "3",
           secret,
         })
-        const listening = yield* Deferred.make<void>()
         const server = yield* Effect.forkChild(
-          Server.run(settings, () => Deferred.succeed(listening, undefined).pipe(Effect.asVoid)).pipe(
-            Effect.provideService(Transport.Transport, network.endpoint("server")),
-          ),
+          FedServer.run(settings).pipe(Effect.provideService(Transport.Transport, network.endpoint("server"))),
         )
-        yield* Deferred.await(listening)
         const client = (index: number) =>
-          Trainer.run(
+          FedClient.run(
             Schema.decodeUnknownSync(ClientSettings)({
               server: "server:1",
               id: `c${index}`,
               secret,
               shardIndex: String(index),
               shardCount: "2",
+              retryBaseDelay: "50ms",
             }),
           ).pipe(Effect.provideService(Transport.Transport, network.endpoint(`c${index}`)))
         const clients = yield* Effect.forkChild(Effect.all([client(0), client(1)], { concurrency: 2 }))
         const report = yield* Fiber.join(server)
-        yield* Fiber.join(clients)
-        assert.strictEqual(report.rounds.length, 3)
+        const done = yield* Fiber.join(clients)
+        assert.strictEqual(report.rounds.length, 3, JSON.stringify(report.rounds.map((r) => r.excluded)))
+        assert.deepStrictEqual(report.rounds[0]?.excluded, [])
         assert.deepStrictEqual(report.rounds[0]?.participants, ["c0", "c1"])
         assert.isAbove(report.rounds[2]!.testAccuracy, report.rounds[0]!.testAccuracy)
         assert.isAbove(report.finalAccuracy, 0.8)
+        assert.deepStrictEqual(
+          done.map((d) => d.rounds),
+          [3, 3],
+        )
       }).pipe(Effect.scoped, Effect.provide(InMemoryTransport.layerNetwork), Effect.timeout("60 seconds")),
     90_000,
   )

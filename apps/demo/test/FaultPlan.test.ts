@@ -1,0 +1,68 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import * as FaultPlan from "../src/FaultPlan.ts"
+
+const plan = (kill: ReadonlyArray<string>, restart: ReadonlyArray<string> = []) =>
+  FaultPlan.make({
+    clients: 4,
+    rounds: 10,
+    kill: kill.map((text) => Schema.decodeUnknownSync(FaultPlan.Fault)(text)),
+    restart: restart.map((text) => Schema.decodeUnknownSync(FaultPlan.Fault)(text)),
+  })
+
+const problem = (kill: ReadonlyArray<string>, restart: ReadonlyArray<string> = []) =>
+  plan(kill, restart).pipe(
+    Effect.flip,
+    Effect.map((error) => error.message),
+  )
+
+describe("FaultPlan", () => {
+  it("parses CLIENT@ROUND fault specs and rejects anything else", () => {
+    assert.deepStrictEqual(Schema.decodeUnknownSync(FaultPlan.Fault)("client-2@3"), { client: "client-2", round: 3 })
+    assert.throws(() => Schema.decodeUnknownSync(FaultPlan.Fault)("client-2"), /CLIENT@ROUND/)
+    assert.throws(() => Schema.decodeUnknownSync(FaultPlan.Fault)("client-2@x"), /CLIENT@ROUND/)
+  })
+
+  it.effect("accepts the README's kill-then-restart and orders actions by round, kills first", () =>
+    Effect.gen(function* () {
+      const { actions } = yield* plan(["client-2@3", "client-1@6"], ["client-2@6"])
+      assert.deepStrictEqual(
+        actions.map((a) => `${a.kind} ${a.client}@${a.round}`),
+        ["kill client-2@3", "kill client-1@6", "restart client-2@6"],
+      )
+      assert.lengthOf((yield* plan(["client-2@3", "client-2@7"], ["client-2@5"])).actions, 3)
+    }),
+  )
+
+  it.effect("rejects a client the run does not start, naming the flag and the valid ids", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(
+        yield* problem(["client-9@3"]),
+        "--kill client-9@3: no such client; this run starts client-0…client-3",
+      )
+      assert.match(yield* problem([], ["worker-1@3"]), /^--restart worker-1@3: no such client/)
+      assert.match(yield* problem(["client-01@3"]), /no such client/)
+    }),
+  )
+
+  it.effect("rejects rounds outside 1…rounds, and not the bounds themselves", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(yield* problem(["client-1@11"]), "--kill client-1@11: round 11 is outside 1…10")
+      assert.match(yield* problem(["client-1@0"]), /round 0 is outside 1…10/)
+      assert.lengthOf((yield* plan(["client-1@1", "client-2@10"])).actions, 2)
+    }),
+  )
+
+  it.effect("rejects a restart without an earlier kill of the same client, and a second kill of a killed client", () =>
+    Effect.gen(function* () {
+      assert.match(yield* problem([], ["client-1@3"]), /^--restart client-1@3: needs an earlier --kill of client-1/)
+      assert.match(yield* problem(["client-1@3"], ["client-1@3"]), /^--restart client-1@3: needs an earlier --kill/)
+      assert.match(yield* problem(["client-1@4"], ["client-1@3"]), /^--restart client-1@3/)
+      assert.match(yield* problem(["client-2@3"], ["client-1@5"]), /^--restart client-1@5/)
+      assert.match(
+        yield* problem(["client-1@3", "client-1@5"]),
+        /^--kill client-1@5: client-1 is already killed at round 3/,
+      )
+    }),
+  )
+})

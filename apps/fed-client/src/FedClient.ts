@@ -1,0 +1,99 @@
+/**
+ * The fed-client as a composition: `LocalData` (the shard), `ClientEvents`
+ * (the event hub and log), and the `ReconnectLoop` running one
+ * `ServerSession` per connection, each with its `HeartbeatSender` and
+ * `LocalTrainer`.
+ *
+ * @since 0.2.0
+ */
+import { type Connection, Transport, TransportError } from "@fedguard/transport"
+import { Effect, Layer, type Scope } from "effect"
+import type { LocalDataUnavailable, ReconnectGaveUp } from "./ClientError.ts"
+import * as ClientEvents from "./ClientEvents.ts"
+import type { ClientSettings } from "./ClientSettings.ts"
+import * as LocalData from "./LocalData.ts"
+import * as ReconnectLoop from "./ReconnectLoop.ts"
+import * as ServerSession from "./ServerSession.ts"
+import * as SessionEnd from "./SessionEnd.ts"
+
+/**
+ * Everything that can end the client with an error.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type FedClientError = SessionEnd.FinalError | ReconnectGaveUp | LocalDataUnavailable
+
+/**
+ * Opens a connection to `server`; a failure is `ServerUnreachable`
+ * (retryable) unless the transport calls it final.
+ *
+ * @since 0.2.0
+ * @category sessions
+ */
+export const connect = (
+  server: string,
+): Effect.Effect<Connection.Connection, SessionEnd.SessionError, Transport.Transport | Scope.Scope> =>
+  Effect.flatMap(Transport.Transport, (transport) => transport.connect(server)).pipe(
+    Effect.mapError((error) =>
+      TransportError.isRetryable(error)
+        ? new SessionEnd.ServerUnreachable({ server, reason: error.message })
+        : SessionEnd.fromTransport(error, server, false),
+    ),
+  )
+
+/**
+ * The client's services from its settings: the event hub and the shard
+ * (MNIST is read when the Layer is built).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (
+  settings: ClientSettings,
+): Layer.Layer<ClientEvents.ClientEvents | LocalData.LocalData, LocalDataUnavailable> =>
+  Layer.merge(ClientEvents.layer, LocalData.layer(settings))
+
+/**
+ * Joins the server and trains until it completes training, reconnecting
+ * under the retry policy (see `ReconnectLoop.run`). Uses the services in
+ * context, so tests give their own data and read the events.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const participate = (
+  settings: ClientSettings,
+): Effect.Effect<
+  SessionEnd.Completed,
+  SessionEnd.FinalError | ReconnectGaveUp,
+  Transport.Transport | ClientEvents.ClientEvents | LocalData.LocalData
+> =>
+  Effect.scoped(
+    ReconnectLoop.run(
+      settings,
+      Effect.flatMap(connect(settings.server), (connection) => ServerSession.run(settings, connection)),
+    ),
+  )
+
+/**
+ * The whole client: loads its shard, then {@link participate}s; only the
+ * `Transport` is needed (`NodeTransport.layer()` for TCP, an
+ * `InMemoryTransport` endpoint in tests). Succeeds with the server's final
+ * word (`finalAccuracy`, `rounds`).
+ *
+ * @example
+ * ```ts
+ * import { FedClient } from "@fedguard/fed-client/FedClient"
+ * import { Effect } from "effect"
+ *
+ * const done = FedClient.run(settings).pipe(Effect.provideService(Transport.Transport, network.endpoint("c0")))
+ * ```
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const run = (
+  settings: ClientSettings,
+): Effect.Effect<SessionEnd.Completed, FedClientError, Transport.Transport> =>
+  participate(settings).pipe(Effect.provide(layer(settings)))

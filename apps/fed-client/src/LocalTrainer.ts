@@ -1,0 +1,139 @@
+/**
+ * Local training of one session: the global model of each round is trained
+ * on this client's shard in a fiber of its own and the update uploaded, one
+ * round at a time, the newest round first.
+ *
+ * @since 0.2.0
+ */
+import { Model, Protocol, Training, Weights } from "@fedguard/federation"
+import type { Connection, TransportError } from "@fedguard/transport"
+import { Clock, Context, Effect, Fiber, Queue, Schema, type Scope, Stream } from "effect"
+import * as ClientEvent from "./ClientEvent.ts"
+import { ClientEvents } from "./ClientEvents.ts"
+import { LocalData } from "./LocalData.ts"
+
+/**
+ * The server's model for one round, ready to train.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface GlobalModel {
+  readonly round: number
+  readonly params: Float32Array
+}
+
+/**
+ * How to train, as the server's welcome says.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type TrainingSettings = Pick<
+  typeof Protocol.Welcome.Type,
+  "model" | "localEpochs" | "batchSize" | "learningRate"
+>
+
+/**
+ * Options of a trainer: this client's `id`, the federation `seed` and its
+ * `shardIndex` (which fix each round's training seed, as in the
+ * simulation), the server's `training` settings, and the `connection` the
+ * updates go to.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  readonly id: string
+  readonly seed: number
+  readonly shardIndex: number
+  readonly training: TrainingSettings
+  readonly connection: Pick<Connection.Connection, "sendBytes">
+}
+
+/**
+ * Why a trainer stopped: its upload failed (the connection's error), or the
+ * server's settings cannot be trained with.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type TrainerError = TransportError.TransportError | Training.InvalidTrainingOptions | Model.ParamCountMismatch
+
+/**
+ * A running trainer:
+ *
+ * - `submit(model)`: hands over a round's global model; it never waits for
+ *   training. A model still queued when a newer one arrives is dropped: a
+ *   client that fell behind trains and uploads only the newest round.
+ * - `failed`: waits until the trainer stops on an error, and fails with it.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class LocalTrainer extends Context.Service<
+  LocalTrainer,
+  {
+    readonly submit: (model: GlobalModel) => Effect.Effect<void>
+    readonly failed: Effect.Effect<never, TrainerError>
+  }
+>()("@fedguard/fed-client/LocalTrainer") {}
+
+const encodeUpdateMeta = Schema.encodeSync(Protocol.UpdateMeta)
+
+/**
+ * Starts a trainer in the current Scope (the session's): its fiber trains
+ * round after round and stops when the Scope closes. Training yields to
+ * other fibers every few SGD steps, so heartbeat acks are handled while a
+ * long epoch runs. Each uploaded round publishes `RoundTrained`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function* (
+  options: Options,
+): Effect.fn.Return<LocalTrainer["Service"], never, Scope.Scope | LocalData | ClientEvents> {
+  const local = yield* LocalData
+  const events = yield* ClientEvents
+  const model = Model.make(options.training.model)
+  // Capacity one, sliding: the newest model replaces a queued older one. The round in
+  // training is finished and uploaded (the server may still count it); only stale
+  // queued rounds are skipped.
+  const pending = yield* Queue.sliding<GlobalModel>(1)
+
+  const trainRound = Effect.fnUntraced(function* (global: GlobalModel) {
+    const startedAt = yield* Clock.currentTimeMillis
+    const trained = yield* Training.train(model, global.params, local.train, {
+      seed: Training.roundSeed(options.seed, global.round, options.shardIndex),
+      epochs: options.training.localEpochs,
+      batchSize: options.training.batchSize,
+      learningRate: options.training.learningRate,
+      indices: local.shard,
+    })
+    const upload = Weights.encode(trained.params)
+    yield* options.connection.sendBytes(
+      {
+        tag: "update",
+        meta: encodeUpdateMeta({ round: global.round, samples: trained.samples, trainLoss: trained.loss }),
+        totalBytes: upload.byteLength,
+      },
+      Stream.make(upload),
+    )
+    const finishedAt = yield* Clock.currentTimeMillis
+    yield* events.publish(
+      new ClientEvent.RoundTrained({
+        id: options.id,
+        round: global.round,
+        samples: trained.samples,
+        trainLoss: trained.loss,
+        durationMs: finishedAt - startedAt,
+      }),
+    )
+  })
+
+  const fiber = yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(pending), trainRound)))
+  return LocalTrainer.of({
+    submit: (global) => Effect.asVoid(Queue.offer(pending, global)),
+    failed: Fiber.join(fiber),
+  })
+})
