@@ -84,7 +84,7 @@ export const participate = (
  *
  * @example
  * ```ts
- * import { FedClient } from "@fedguard/fed-client/FedClient"
+ * import * as FedClient from "@fedguard/fed-client/FedClient"
  * import { Effect } from "effect"
  *
  * const done = FedClient.run(settings).pipe(Effect.provideService(Transport.Transport, network.endpoint("c0")))

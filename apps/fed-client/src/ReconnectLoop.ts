@@ -90,7 +90,7 @@ export const run = Effect.fnUntraced(function* <R>(
 
   // The failures since the last welcome, and the policy's delays for them: a fresh
   // schedule step restarts at `baseDelay`.
-  let run = { failures: 0, next: yield* Schedule.toStep(delays) }
+  let streak = { failures: 0, next: yield* Schedule.toStep(delays) }
   while (true) {
     const outcome = yield* Effect.result(once)
     if (Result.isSuccess(outcome)) return outcome.success
@@ -103,15 +103,17 @@ export const run = Effect.fnUntraced(function* <R>(
       )
       return yield* Effect.fail(error)
     }
-    if (SessionEnd.wasWelcomed(error)) run = { failures: 0, next: yield* Schedule.toStep(delays) }
-    run = { ...run, failures: run.failures + 1 }
-    if (run.failures > policy.maxRetries) {
-      yield* events.publish(new ClientEvent.GaveUp({ id: settings.id, attempts: run.failures, reason: error.message }))
-      return yield* new ReconnectGaveUp({ server: settings.server, attempts: run.failures, reason: error.message })
+    if (SessionEnd.wasWelcomed(error)) streak = { failures: 0, next: yield* Schedule.toStep(delays) }
+    streak = { ...streak, failures: streak.failures + 1 }
+    if (streak.failures > policy.maxRetries) {
+      yield* events.publish(
+        new ClientEvent.GaveUp({ id: settings.id, attempts: streak.failures, reason: error.message }),
+      )
+      return yield* new ReconnectGaveUp({ server: settings.server, attempts: streak.failures, reason: error.message })
     }
     const now = yield* Clock.currentTimeMillis
     // `delays` never ends; should it, the last delay repeats.
-    const [, delay] = yield* Pull.catchDone(run.next(now, error), (last) => Effect.succeed([last, last] as const))
+    const [, delay] = yield* Pull.catchDone(streak.next(now, error), (last) => Effect.succeed([last, last] as const))
     const reconnectInMs = Duration.toMillis(delay)
     yield* events.publish(
       error._tag === "ServerUnreachable"

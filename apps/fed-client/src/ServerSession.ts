@@ -15,7 +15,7 @@
 import { Auth, Model, Protocol, Weights } from "@fedguard/federation"
 import { Heartbeat, HeartbeatSender } from "@fedguard/heartbeat"
 import { Connection, Envelope, PeerId, type TransportError } from "@fedguard/transport"
-import { Effect, Option, Result, Schema, type Scope, Stream } from "effect"
+import { Effect, Option, References, Result, Schema, type Scope, Stream } from "effect"
 import * as ClientEvent from "./ClientEvent.ts"
 import { ClientEvents } from "./ClientEvents.ts"
 import type { ClientSettings } from "./ClientSettings.ts"
@@ -102,8 +102,7 @@ export const heartbeatTiming = (
 
 /**
  * Runs one session on `connection` until the server completes training
- * (`Completed`, after publishing `TrainingCompleted` and closing the
- * connection) or the session ends with a `SessionEnd` error:
+ * (`Completed`, after publishing `TrainingCompleted`) or the session ends with a `SessionEnd` error:
  *
  * - before the welcome: `NotWelcomed` (none within `joinTimeout` of
  *   starting, or the connection ended), `Refused`, `Undecodable`;
@@ -181,12 +180,14 @@ export const run = Effect.fnUntraced(function* (
 
   // Welcomed: beat, train, and route what arrives until the server completes training.
   const { intervalMs, peerTimeoutMs } = heartbeatTiming(settings, welcome)
+  // The sender's own warnings (peer lost, a beat that could not be sent) repeat what this
+  // session reports as events (ServerLost, ConnectionEnded): the client's log is its events.
   const sender = yield* HeartbeatSender.make({
     from: PeerId.make(id),
     interval: intervalMs,
     peerTimeout: peerTimeoutMs,
     send: (beat) => connection.send(Envelope.make(Heartbeat.heartbeatTag, encodeHeartbeat(beat))),
-  })
+  }).pipe(Effect.provideService(References.MinimumLogLevel, "Error"))
   const trainer = yield* LocalTrainer.make({
     id,
     seed: settings.seed,
@@ -262,6 +263,8 @@ export const run = Effect.fnUntraced(function* (
   yield* events.publish(
     new ClientEvent.TrainingCompleted({ id, finalAccuracy: completed.finalAccuracy, rounds: completed.rounds }),
   )
-  yield* connection.close("training completed")
+  // No farewell `close` here: the server closes its side after `training-completed`, and a
+  // close that waits to flush its frame to a peer already gone held the exit for 1 s. The
+  // caller's Scope closes the connection.
   return completed
 })

@@ -95,22 +95,21 @@ export const make = Effect.fnUntraced(function* (
         case "ClientWentOffline":
           return Effect.gen(function* () {
             yield* neighbors.markOffline(event.id, event.reason)
-            yield* events.publish(new ServerEvent.ClientWentOffline({ id: event.id, reason: event.reason }))
-            // A silent client's socket may still be open (SIGSTOP, a partition): close it, so
-            // it must rejoin with a fresh proof. Unless it already did: a session that came
-            // online since this event is newer than the silence and stays.
+            // A silent client's socket may still be open (SIGSTOP, a partition): release and
+            // close it, so it must rejoin with a fresh proof. Unless it already did: a session
+            // that came online since this event is newer than the silence and stays.
             const state = yield* tracker.client(event.id).pipe(
               Effect.map((client) => client.state),
               Effect.orElseSucceed(() => "offline" as const),
             )
             const session = yield* directory.current(event.id)
-            if (
+            const stale =
               state !== "online" &&
               Option.isSome(session) &&
               (yield* directory.release(event.id, session.value.generation))
-            ) {
-              yield* session.value.connection.close(`offline: ${event.reason}`)
-            }
+            // Published after the release: whoever hears it finds no session for a gone client.
+            yield* events.publish(new ServerEvent.ClientWentOffline({ id: event.id, reason: event.reason }))
+            if (stale && Option.isSome(session)) yield* session.value.connection.close(`offline: ${event.reason}`)
           })
         case "ClientCameOnline":
           return neighbors.markOnline(event.id)

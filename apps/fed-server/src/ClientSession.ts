@@ -60,6 +60,134 @@ const encodeAck = Schema.encodeSync(Heartbeat.HeartbeatAck)
 const send = (connection: Connection.Connection, message: Protocol.Message) =>
   connection.send(Protocol.toEnvelope(message))
 
+// What the functions below share.
+interface Deps {
+  readonly directory: ClientDirectory["Service"]
+  readonly liveness: ClientLiveness["Service"]
+  readonly coordinator: RoundCoordinator["Service"]
+  readonly events: ServerEvents["Service"]
+  readonly options: Options
+  readonly allowed: ReadonlySet<string> | undefined
+}
+
+const refuse = (deps: Deps, connection: Connection.Connection, id: string, reason: string) =>
+  deps.events
+    .publish(new ServerEvent.ClientRefused({ id, remote: connection.remote, reason }))
+    .pipe(
+      Effect.andThen(send(connection, { _tag: "refused", reason }).pipe(Effect.ignore)),
+      Effect.andThen(connection.close(reason)),
+    )
+
+// Everything an admitted client sends. A failure (an undecodable frame) ends this session only.
+const route = (deps: Deps, session: Session, item: Connection.Inbound) =>
+  Effect.gen(function* () {
+    const { id, connection } = session
+    if (item._tag === "Transfer") {
+      yield* deps.liveness.signOfLife(id)
+      if (item.transfer.tag === "update") return yield* deps.coordinator.receive(id, item.transfer)
+      return yield* item.transfer.abort(`unexpected transfer ${item.transfer.tag}`)
+    }
+    if (item.envelope.tag === Heartbeat.heartbeatTag) {
+      const beat = yield* decodeHeartbeat(item.envelope.body).pipe(
+        Effect.mapError((error) => new TransportError.DecodeError({ peer: id, reason: `heartbeat: ${error.message}` })),
+      )
+      const ack = yield* deps.liveness.beat(id, beat)
+      if (Option.isSome(ack)) yield* connection.send(Envelope.make(Heartbeat.ackTag, encodeAck(ack.value)))
+      return
+    }
+    yield* deps.liveness.signOfLife(id)
+    // Any other message after the join is decoded (a garbage one ends the session) and ignored.
+    yield* Protocol.fromEnvelope(item.envelope, id)
+  })
+
+// An admitted session, in the directory's FiberMap until its connection ends or a newer
+// session of its id interrupts it.
+const runSession = (deps: Deps) => (session: Session) =>
+  Effect.gen(function* () {
+    const outcome = yield* session.connection.inbound.pipe(
+      Stream.runForEach((item) => route(deps, session, item)),
+      Effect.result,
+    )
+    if (yield* deps.directory.release(session.id, session.generation)) {
+      const reason = Result.isFailure(outcome) ? `disconnected: ${outcome.failure.message}` : "disconnected"
+      yield* deps.liveness.connectionEnded(session.id, reason)
+    }
+  }).pipe(
+    // Interrupted by a newer session of the same id (or by the server's shutdown): tell this one
+    // why, so a second process using the id can log it and stop.
+    Effect.onInterrupt(() =>
+      Effect.flatMap(deps.directory.current(session.id), (current) =>
+        Option.isSome(current) && current.value.generation > session.generation
+          ? send(session.connection, {
+              _tag: "refused",
+              reason: `replaced by a newer session of client id ${session.id} from ${current.value.connection.remote}`,
+            }).pipe(Effect.ignore)
+          : Effect.void,
+      ),
+    ),
+    Effect.ensuring(session.connection.close("session ended")),
+  )
+
+// Welcome, record, announce, mark alive: in that order (see `ClientDirectory.Hooks`).
+const admit = (deps: Deps, connection: Connection.Connection, join: typeof Protocol.Join.Type) =>
+  Effect.gen(function* () {
+    const remote = connection.remote
+    const announce = (replaced: Option.Option<Session>) =>
+      Effect.gen(function* () {
+        if (Option.isSome(replaced)) yield* deps.events.publish(new ServerEvent.ClientReplaced({ id: join.id, remote }))
+        const again = Option.isSome(replaced) || (yield* deps.liveness.seenBefore(join.id))
+        yield* deps.events.publish(
+          again
+            ? new ServerEvent.ClientRejoined({ id: join.id, remote })
+            : new ServerEvent.ClientJoined({ id: join.id, remote }),
+        )
+        yield* deps.liveness.online(join.id)
+      })
+    const welcome = send(connection, { _tag: "welcome", id: join.id, ...deps.options.welcome }).pipe(Effect.ignore)
+    const admitted = yield* deps.directory
+      .admit(join.id, connection, join.samples, { beforeVisible: welcome, onVisible: announce }, runSession(deps))
+      .pipe(Effect.result)
+    if (Result.isFailure(admitted)) yield* refuse(deps, connection, join.id, admitted.failure.message)
+  })
+
+const handshake = (deps: Deps, connection: Connection.Connection, nonce: string, item: Connection.Inbound) =>
+  Effect.gen(function* () {
+    if (item._tag !== "Message") return yield* refuse(deps, connection, "?", "expected join, got a byte stream")
+    const message = yield* Protocol.fromEnvelope(item.envelope, connection.remote).pipe(Effect.result)
+    if (Result.isFailure(message)) return yield* refuse(deps, connection, "?", message.failure.message)
+    const join = message.success
+    if (join._tag !== "join") return yield* refuse(deps, connection, "?", `expected join, got ${join._tag}`)
+    if (!Auth.verify(deps.options.secret, nonce, join.id, join.proof)) {
+      return yield* refuse(deps, connection, join.id, "unauthenticated: wrong proof of the federation secret")
+    }
+    if (deps.allowed !== undefined && !deps.allowed.has(join.id)) {
+      return yield* refuse(deps, connection, join.id, "unknown client id")
+    }
+    yield* admit(deps, connection, join)
+  })
+
+const serve =
+  (deps: Deps) =>
+  (connection: Connection.Connection): Effect.Effect<void> =>
+    Effect.gen(function* () {
+      const timeout = deps.options.handshakeTimeout ?? "10 seconds"
+      const nonce = yield* Auth.nonce
+      yield* send(connection, { _tag: "challenge", nonce }).pipe(Effect.ignore)
+      const first = yield* connection.inbound.pipe(Stream.runHead, Effect.timeoutOption(timeout), Effect.result)
+      if (Result.isFailure(first)) {
+        // Garbage instead of a frame, or the socket broke: nothing to answer, but say why.
+        const reason = first.failure.message
+        yield* deps.events.publish(new ServerEvent.ClientRefused({ id: "?", remote: connection.remote, reason }))
+        return yield* connection.close("handshake failed")
+      }
+      if (Option.isNone(first.success)) {
+        const within = Duration.format(Duration.fromInputUnsafe(timeout))
+        return yield* refuse(deps, connection, "?", `no join within ${within}`)
+      }
+      if (Option.isNone(first.success.value)) return yield* connection.close("ended before joining")
+      yield* handshake(deps, connection, nonce, first.success.value.value)
+    })
+
 /**
  * Builds the service; connection fibers live in the current Scope.
  *
@@ -67,147 +195,19 @@ const send = (connection: Connection.Connection, message: Protocol.Message) =>
  * @category constructors
  */
 export const make = Effect.fnUntraced(function* (options: Options) {
-  const directory = yield* ClientDirectory
-  const liveness = yield* ClientLiveness
-  const coordinator = yield* RoundCoordinator
-  const events = yield* ServerEvents
-  const allowed = options.clientIds === undefined ? undefined : new Set(options.clientIds)
-  const handshakeTimeout = options.handshakeTimeout ?? "10 seconds"
+  const deps: Deps = {
+    directory: yield* ClientDirectory,
+    liveness: yield* ClientLiveness,
+    coordinator: yield* RoundCoordinator,
+    events: yield* ServerEvents,
+    options,
+    allowed: options.clientIds === undefined ? undefined : new Set(options.clientIds),
+  }
   const fibers = yield* FiberSet.make()
-
-  const refuse = (connection: Connection.Connection, id: string, reason: string) =>
-    events
-      .publish(new ServerEvent.ClientRefused({ id, remote: connection.remote, reason }))
-      .pipe(
-        Effect.andThen(send(connection, { _tag: "refused", reason }).pipe(Effect.ignore)),
-        Effect.andThen(connection.close(reason)),
-      )
-
-  // Everything an admitted client sends. A failure (an undecodable frame) ends this session only.
-  const route = (session: Session, item: Connection.Inbound) =>
-    Effect.gen(function* () {
-      const { id, connection } = session
-      if (item._tag === "Transfer") {
-        yield* liveness.signOfLife(id)
-        if (item.transfer.tag === "update") return yield* coordinator.receive(id, item.transfer)
-        return yield* item.transfer.abort(`unexpected transfer ${item.transfer.tag}`)
-      }
-      if (item.envelope.tag === Heartbeat.heartbeatTag) {
-        const beat = yield* decodeHeartbeat(item.envelope.body).pipe(
-          Effect.mapError(
-            (error) => new TransportError.DecodeError({ peer: id, reason: `heartbeat: ${error.message}` }),
-          ),
-        )
-        const ack = yield* liveness.beat(id, beat)
-        if (Option.isSome(ack)) yield* connection.send(Envelope.make(Heartbeat.ackTag, encodeAck(ack.value)))
-        return
-      }
-      yield* liveness.signOfLife(id)
-      // Any other message after the join is decoded (a garbage one ends the session) and ignored.
-      yield* Protocol.fromEnvelope(item.envelope, id)
-    })
-
-  const run = (session: Session) =>
-    Effect.gen(function* () {
-      const outcome = yield* session.connection.inbound.pipe(
-        Stream.runForEach((item) => route(session, item)),
-        Effect.result,
-      )
-      if (yield* directory.release(session.id, session.generation)) {
-        const reason = Result.isFailure(outcome) ? `disconnected: ${outcome.failure.message}` : "disconnected"
-        yield* liveness.connectionEnded(session.id, reason)
-      }
-    }).pipe(
-      Effect.onInterrupt(() =>
-        // Interrupted by a newer session of the same id (or by the server's shutdown): tell this
-        // one why, so a second process using the id can log it and stop.
-        directory.current(session.id).pipe(
-          Effect.flatMap((current) =>
-            Option.isSome(current) && current.value.generation > session.generation
-              ? send(session.connection, {
-                  _tag: "refused",
-                  reason: `replaced by a newer session of client id ${session.id} from ${current.value.connection.remote}`,
-                }).pipe(Effect.ignore)
-              : Effect.void,
-          ),
-        ),
-      ),
-      Effect.ensuring(session.connection.close("session ended")),
-    )
-
-  const handshake = (connection: Connection.Connection, nonce: string, item: Connection.Inbound) =>
-    Effect.gen(function* () {
-      if (item._tag !== "Message") return yield* refuse(connection, "?", "expected join, got a byte stream")
-      const message = yield* Protocol.fromEnvelope(item.envelope, connection.remote).pipe(Effect.result)
-      if (Result.isFailure(message)) return yield* refuse(connection, "?", message.failure.message)
-      const join = message.success
-      if (join._tag !== "join") return yield* refuse(connection, "?", `expected join, got ${join._tag}`)
-      if (!Auth.verify(options.secret, nonce, join.id, join.proof)) {
-        return yield* refuse(connection, join.id, "unauthenticated: wrong proof of the federation secret")
-      }
-      if (allowed !== undefined && !allowed.has(join.id)) {
-        return yield* refuse(connection, join.id, "unknown client id")
-      }
-      const remote = connection.remote
-      const admitted = yield* directory
-        .admit(
-          join.id,
-          connection,
-          join.samples,
-          {
-            beforeVisible: send(connection, { _tag: "welcome", id: join.id, ...options.welcome }).pipe(Effect.ignore),
-            // Announced, then alive: the log tells events in causal order (a round may start the
-            // moment the client counts).
-            onVisible: (replaced) =>
-              Effect.gen(function* () {
-                if (Option.isSome(replaced)) {
-                  yield* events.publish(new ServerEvent.ClientReplaced({ id: join.id, remote }))
-                }
-                yield* events.publish(
-                  Option.isSome(replaced) || (yield* liveness.seenBefore(join.id))
-                    ? new ServerEvent.ClientRejoined({ id: join.id, remote })
-                    : new ServerEvent.ClientJoined({ id: join.id, remote }),
-                )
-                yield* liveness.online(join.id)
-              }),
-          },
-          run,
-        )
-        .pipe(Effect.result)
-      if (Result.isFailure(admitted)) return yield* refuse(connection, join.id, admitted.failure.message)
-    })
-
-  const serve = (connection: Connection.Connection): Effect.Effect<void> =>
-    Effect.gen(function* () {
-      const nonce = yield* Auth.nonce
-      yield* send(connection, { _tag: "challenge", nonce }).pipe(Effect.ignore)
-      const first = yield* connection.inbound.pipe(
-        Stream.runHead,
-        Effect.timeoutOption(handshakeTimeout),
-        Effect.result,
-      )
-      if (Result.isFailure(first)) {
-        // Garbage instead of a frame, or the socket broke: nothing to answer, but say why.
-        yield* events.publish(
-          new ServerEvent.ClientRefused({ id: "?", remote: connection.remote, reason: first.failure.message }),
-        )
-        return yield* connection.close("handshake failed")
-      }
-      if (Option.isNone(first.success)) {
-        return yield* refuse(
-          connection,
-          "?",
-          `no join within ${Duration.format(Duration.fromInputUnsafe(handshakeTimeout))}`,
-        )
-      }
-      if (Option.isNone(first.success.value)) return yield* connection.close("ended before joining")
-      yield* handshake(connection, nonce, first.success.value.value)
-    })
-
   return ClientSession.of({
-    serve,
+    serve: serve(deps),
     accept: (connections) =>
-      connections.pipe(Stream.runForEach((connection) => FiberSet.run(fibers, serve(connection)))),
+      connections.pipe(Stream.runForEach((connection) => FiberSet.run(fibers, serve(deps)(connection)))),
   })
 })
 

@@ -101,6 +101,174 @@ const sendFailure = (error: { readonly _tag: string }): RoundState.ExclusionReas
   }
 }
 
+// What the round functions below share: the services, the mailbox, and the options.
+interface Deps {
+  readonly directory: ClientDirectory["Service"]
+  readonly events: ServerEvents["Service"]
+  readonly neighbors: NeighborRegistry.NeighborRegistry["Service"]
+  readonly mailbox: Queue.Queue<Input>
+  // Stragglers of earlier rounds, by id: their late update is dropped without excluding them
+  // from the running round (they are already training its model).
+  readonly stragglers: Map<string, number>
+  readonly paramCount: number
+  readonly roundTimeoutMs: number
+  readonly sendIdleTimeout: Duration.Input
+}
+
+// Reads an update's metadata and bytes (at most the model's size) and hands it to the round.
+const receive =
+  (deps: Deps) =>
+  (id: string, transfer: Connection.IncomingTransfer): Effect.Effect<void> =>
+    Effect.gen(function* () {
+      const maxBytes = deps.paramCount * 4
+      const meta = yield* Protocol.decodeMeta(Protocol.UpdateMeta, transfer.meta, id).pipe(Effect.result)
+      if (Result.isFailure(meta)) {
+        yield* transfer.abort("undecodable update metadata")
+        const refusal = UpdateAdmission.undecodable(id, meta.failure.reason)
+        return yield* Queue.offer(deps.mailbox, { _tag: "Unreadable", refusal })
+      }
+      const bytes = yield* Connection.collectBytes(transfer, maxBytes).pipe(Effect.result)
+      if (Result.isFailure(bytes)) {
+        // Too many bytes is the sender's fault; a connection that broke mid-upload is a departure,
+        // which the session's end reports.
+        if (bytes.failure._tag !== "DecodeError") return
+        const reason = `wrong length: more than ${maxBytes} bytes (${deps.paramCount} float32)`
+        const refusal = new UpdateAdmission.UpdateRefused({ id, kind: "wrong-length", reason })
+        return yield* Queue.offer(deps.mailbox, { _tag: "Unreadable", refusal })
+      }
+      const { round, samples } = meta.success
+      yield* Queue.offer(deps.mailbox, { _tag: "Candidate", candidate: { id, round, samples, bytes: bytes.success } })
+    })
+
+// One round's bookkeeping: its RoundState, folded over the mailbox's inputs, and the events
+// that say what happened.
+const ledger = (deps: Deps, round: number, participants: ReadonlyArray<string>) => {
+  let state = RoundState.start(round, participants)
+
+  const exclude = (id: string, reason: RoundState.ExclusionReason) =>
+    Effect.gen(function* () {
+      if (!state.pending.has(id)) return
+      state = RoundState.exclude(state, id, reason)
+      if (reason._tag === "Straggler") deps.stragglers.set(id, round)
+      const text = RoundState.reasonText(reason)
+      yield* deps.events.publish(new ServerEvent.ClientExcluded({ round, id, reason: text }))
+    })
+
+  const refuse = (refusal: UpdateAdmission.UpdateRefused, excludes: boolean) =>
+    Effect.gen(function* () {
+      yield* deps.events.publish(new ServerEvent.UpdateRejected({ round, id: refusal.id, reason: refusal.reason }))
+      const wasPending = state.pending.has(refusal.id)
+      state = RoundState.reject(state, refusal, false)
+      if (excludes && wasPending) yield* exclude(refusal.id, { _tag: "Rejected", refusal })
+    })
+
+  const admit = (candidate: UpdateAdmission.Candidate) =>
+    Effect.gen(function* () {
+      const late = candidate.round < round && deps.stragglers.get(candidate.id) === candidate.round
+      const session = yield* deps.directory.current(candidate.id)
+      const verdict = UpdateAdmission.check(candidate, {
+        round,
+        paramCount: deps.paramCount,
+        isParticipant: state.pending.has(candidate.id) || state.submitted.has(candidate.id),
+        alreadySubmitted: state.submitted.has(candidate.id),
+        declaredSamples: Option.match(session, { onNone: () => 0, onSome: (s) => s.declaredSamples }),
+      })
+      if (Result.isFailure(verdict)) return yield* refuse(verdict.failure, !late)
+      state = RoundState.accept(state, verdict.success)
+    })
+
+  const apply = (input: Input): Effect.Effect<void> => {
+    switch (input._tag) {
+      case "Candidate":
+        return admit(input.candidate)
+      case "Unreadable":
+        return refuse(input.refusal, true)
+      case "Gone":
+        // An offline notice for an id that holds a session again (it rejoined before the notice
+        // arrived) is about the old session, not this participant.
+        return input.reason._tag === "Offline"
+          ? Effect.flatMap(deps.directory.current(input.id), (session) =>
+              Option.isSome(session) ? Effect.void : exclude(input.id, input.reason),
+            )
+          : exclude(input.id, input.reason)
+      case "SendFailed":
+        return input.round === round ? exclude(input.id, input.reason) : Effect.void
+    }
+  }
+
+  return { state: () => state, exclude, apply }
+}
+
+// Streams the model to one participant in a fiber of the caller's Scope (the round's): what is
+// still sending when the round ends is interrupted with it. A failure goes to the mailbox.
+const sendModel = (deps: Deps, round: number, model: Uint8Array, id: string, onSent: Effect.Effect<void>) =>
+  Effect.gen(function* () {
+    const session = yield* deps.directory.current(id)
+    if (Option.isNone(session)) {
+      return yield* Queue.offer(deps.mailbox, { _tag: "SendFailed", round, id, reason: { _tag: "Offline" } })
+    }
+    const header = { tag: "model", meta: { round, paramCount: deps.paramCount }, totalBytes: model.byteLength }
+    const send = session.value.connection.sendBytes(header, Stream.make(model), { idleTimeout: deps.sendIdleTimeout })
+    yield* deps.neighbors.send(PeerId.make(id), send).pipe(
+      Effect.timeout(deps.roundTimeoutMs),
+      Effect.matchEffect({
+        onSuccess: () => onSent,
+        onFailure: (error) => Queue.offer(deps.mailbox, { _tag: "SendFailed", round, id, reason: sendFailure(error) }),
+      }),
+      Effect.forkScoped,
+    )
+  })
+
+const runRound = (deps: Deps) =>
+  Effect.fn("RoundCoordinator.run")(function* (
+    round: number,
+    global: Float32Array,
+    participants: ReadonlyArray<string>,
+  ) {
+    const startedAt = yield* Clock.currentTimeMillis
+    const deadline = startedAt + deps.roundTimeoutMs
+    const model = Weights.encode(global)
+    const book = ledger(deps, round, participants)
+    // Departures and send failures from before this round concern sessions that are gone; the
+    // participants were chosen after them. Updates stay: they are judged (and counted) here.
+    const leftovers = yield* Queue.clear(deps.mailbox)
+    for (const input of leftovers)
+      if (input._tag === "Candidate" || input._tag === "Unreadable") yield* book.apply(input)
+    let sent = 0
+    const onSent = Effect.sync(() => {
+      sent++
+    })
+    yield* Effect.scoped(
+      Effect.gen(function* () {
+        for (const id of participants) yield* sendModel(deps, round, model, id, onSent)
+        while (!RoundState.isDone(book.state())) {
+          const remaining = deadline - (yield* Clock.currentTimeMillis)
+          const input =
+            remaining <= 0 ? Option.none() : yield* Queue.take(deps.mailbox).pipe(Effect.timeoutOption(remaining))
+          if (Option.isNone(input)) {
+            for (const id of book.state().pending) yield* book.exclude(id, { _tag: "Straggler" })
+            break
+          }
+          yield* book.apply(input.value)
+        }
+      }),
+    )
+    const state = book.state()
+    for (const update of state.accepted) deps.stragglers.delete(update.id)
+    const aggregated =
+      state.accepted.length === 0
+        ? Option.none()
+        : Option.some(yield* FedAvg.aggregate(state.accepted).pipe(Effect.orDie))
+    return {
+      state,
+      global: Option.getOrElse(aggregated, () => global),
+      modelUpdated: Option.isSome(aggregated),
+      bytesIn: state.accepted.reduce((sum, update) => sum + update.bytes, 0),
+      bytesOut: model.byteLength * sent,
+      durationMs: (yield* Clock.currentTimeMillis) - startedAt,
+    } satisfies RoundOutcome
+  })
+
 /**
  * Builds the coordinator in the current Scope (its subscription to the
  * departures lives there).
@@ -115,178 +283,32 @@ export const make = Effect.fnUntraced(function* (
   never,
   Scope.Scope | ClientDirectory | ServerEvents | NeighborRegistry.NeighborRegistry
 > {
-  const directory = yield* ClientDirectory
-  const events = yield* ServerEvents
-  const neighbors = yield* NeighborRegistry.NeighborRegistry
-  const roundTimeoutMs = Duration.toMillis(options.roundTimeout ?? "120 seconds")
-  const sendIdleTimeout = options.sendIdleTimeout ?? "90 seconds"
-  const maxBytes = options.paramCount * 4
-  const mailbox = yield* Queue.unbounded<Input>()
-  // Stragglers of earlier rounds, by id: their late update is dropped without excluding them
-  // from the running round (they are already training its model).
-  const stragglers = new Map<string, number>()
-
-  const departures = yield* events.subscribe
+  const deps: Deps = {
+    directory: yield* ClientDirectory,
+    events: yield* ServerEvents,
+    neighbors: yield* NeighborRegistry.NeighborRegistry,
+    mailbox: yield* Queue.unbounded<Input>(),
+    stragglers: new Map(),
+    paramCount: options.paramCount,
+    roundTimeoutMs: Duration.toMillis(options.roundTimeout ?? "120 seconds"),
+    sendIdleTimeout: options.sendIdleTimeout ?? "90 seconds",
+  }
+  // Departures reach the round through the same mailbox as updates, in the order they happened.
+  const departures = yield* deps.events.subscribe
   yield* departures.pipe(
     Stream.runForEach((event) => {
       switch (event._tag) {
         case "ClientWentOffline":
-          return Queue.offer(mailbox, { _tag: "Gone", id: event.id, reason: { _tag: "Offline" } })
+          return Queue.offer(deps.mailbox, { _tag: "Gone", id: event.id, reason: { _tag: "Offline" } })
         case "ClientReplaced":
-          return Queue.offer(mailbox, { _tag: "Gone", id: event.id, reason: { _tag: "Replaced" } })
+          return Queue.offer(deps.mailbox, { _tag: "Gone", id: event.id, reason: { _tag: "Replaced" } })
         default:
           return Effect.void
       }
     }),
     Effect.forkScoped,
   )
-
-  const receive = (id: string, transfer: Connection.IncomingTransfer): Effect.Effect<void> =>
-    Effect.gen(function* () {
-      const meta = yield* Protocol.decodeMeta(Protocol.UpdateMeta, transfer.meta, id).pipe(Effect.result)
-      if (Result.isFailure(meta)) {
-        yield* transfer.abort("undecodable update metadata")
-        return yield* Queue.offer(mailbox, {
-          _tag: "Unreadable",
-          refusal: UpdateAdmission.undecodable(id, meta.failure.reason),
-        })
-      }
-      const bytes = yield* Connection.collectBytes(transfer, maxBytes).pipe(Effect.result)
-      if (Result.isFailure(bytes)) {
-        // Too many bytes is the sender's fault; a connection that broke mid-upload is a departure,
-        // which the session's end reports.
-        if (bytes.failure._tag !== "DecodeError") return
-        return yield* Queue.offer(mailbox, {
-          _tag: "Unreadable",
-          refusal: new UpdateAdmission.UpdateRefused({
-            id,
-            kind: "wrong-length",
-            reason: `wrong length: more than ${maxBytes} bytes (${options.paramCount} float32)`,
-          }),
-        })
-      }
-      yield* Queue.offer(mailbox, {
-        _tag: "Candidate",
-        candidate: { id, round: meta.success.round, samples: meta.success.samples, bytes: bytes.success },
-      })
-    })
-
-  const run = Effect.fn("RoundCoordinator.run")(function* (
-    round: number,
-    global: Float32Array,
-    participants: ReadonlyArray<string>,
-  ) {
-    const startedAt = yield* Clock.currentTimeMillis
-    const deadline = startedAt + roundTimeoutMs
-    const model = Weights.encode(global)
-    let state = RoundState.start(round, participants)
-    let sent = 0
-
-    const excludeNow = (id: string, reason: RoundState.ExclusionReason) =>
-      Effect.gen(function* () {
-        if (!state.pending.has(id)) return
-        state = RoundState.exclude(state, id, reason)
-        if (reason._tag === "Straggler") stragglers.set(id, round)
-        yield* events.publish(new ServerEvent.ClientExcluded({ round, id, reason: RoundState.reasonText(reason) }))
-      })
-
-    const refuse = (refusal: UpdateAdmission.UpdateRefused, excludes: boolean) =>
-      Effect.gen(function* () {
-        yield* events.publish(new ServerEvent.UpdateRejected({ round, id: refusal.id, reason: refusal.reason }))
-        const wasPending = state.pending.has(refusal.id)
-        state = RoundState.reject(state, refusal, false)
-        if (excludes && wasPending) yield* excludeNow(refusal.id, { _tag: "Rejected", refusal })
-      })
-
-    const admit = (candidate: UpdateAdmission.Candidate) =>
-      Effect.gen(function* () {
-        const late = candidate.round < round && stragglers.get(candidate.id) === candidate.round
-        const session = yield* directory.current(candidate.id)
-        const verdict = UpdateAdmission.check(candidate, {
-          round,
-          paramCount: options.paramCount,
-          isParticipant: state.pending.has(candidate.id) || state.submitted.has(candidate.id),
-          alreadySubmitted: state.submitted.has(candidate.id),
-          declaredSamples: Option.match(session, { onNone: () => 0, onSome: (s) => s.declaredSamples }),
-        })
-        if (Result.isFailure(verdict)) return yield* refuse(verdict.failure, !late)
-        state = RoundState.accept(state, verdict.success)
-      })
-
-    const apply = (input: Input): Effect.Effect<void> => {
-      switch (input._tag) {
-        case "Candidate":
-          return admit(input.candidate)
-        case "Unreadable":
-          return refuse(input.refusal, true)
-        case "Gone":
-          return excludeNow(input.id, input.reason)
-        case "SendFailed":
-          return input.round === round ? excludeNow(input.id, input.reason) : Effect.void
-      }
-    }
-
-    yield* Effect.scoped(
-      Effect.gen(function* () {
-        // Every model send is a fiber of this round: whatever is still sending when the round
-        // ends is interrupted with it.
-        for (const id of participants) {
-          const session = yield* directory.current(id)
-          if (Option.isNone(session)) {
-            yield* excludeNow(id, { _tag: "Offline" })
-            continue
-          }
-          yield* neighbors
-            .send(
-              PeerId.make(id),
-              session.value.connection.sendBytes(
-                { tag: "model", meta: { round, paramCount: options.paramCount }, totalBytes: model.byteLength },
-                Stream.make(model),
-                { idleTimeout: sendIdleTimeout },
-              ),
-            )
-            .pipe(
-              Effect.timeout(roundTimeoutMs),
-              Effect.matchEffect({
-                onSuccess: () =>
-                  Effect.sync(() => {
-                    sent++
-                  }),
-                onFailure: (error) =>
-                  Queue.offer(mailbox, { _tag: "SendFailed", round, id, reason: sendFailure(error) }),
-              }),
-              Effect.forkScoped,
-            )
-        }
-        while (!RoundState.isDone(state)) {
-          const remaining = deadline - (yield* Clock.currentTimeMillis)
-          const input =
-            remaining <= 0 ? Option.none() : yield* Queue.take(mailbox).pipe(Effect.timeoutOption(remaining))
-          if (Option.isNone(input)) {
-            for (const id of state.pending) yield* excludeNow(id, { _tag: "Straggler" })
-            break
-          }
-          yield* apply(input.value)
-        }
-      }),
-    )
-    for (const update of state.accepted) stragglers.delete(update.id)
-    const aggregated =
-      state.accepted.length === 0
-        ? Option.none()
-        : Option.some(yield* FedAvg.aggregate(state.accepted).pipe(Effect.orDie))
-    const finishedAt = yield* Clock.currentTimeMillis
-    return {
-      state,
-      global: Option.getOrElse(aggregated, () => global),
-      modelUpdated: Option.isSome(aggregated),
-      bytesIn: state.accepted.reduce((sum, update) => sum + update.bytes, 0),
-      bytesOut: model.byteLength * sent,
-      durationMs: finishedAt - startedAt,
-    } satisfies RoundOutcome
-  })
-
-  return RoundCoordinator.of({ receive, run })
+  return RoundCoordinator.of({ receive: receive(deps), run: runRound(deps) })
 })
 
 /**

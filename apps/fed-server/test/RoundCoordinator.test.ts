@@ -230,6 +230,23 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
       }).pipe(withServer(settings)),
   )
 
+  it.effect("a client that went offline and rejoined before the round is not excluded by its old departure", () =>
+    Effect.gen(function* () {
+      const { network, seen } = yield* serverUp
+      yield* scriptedClient(network, "c0", 1000, honestReplies.c0!)
+      yield* scriptedClient(network, "c1", 1000, honestReplies.c1!)
+      yield* network.kill("c1")
+      yield* until(seen, (e) => e._tag === "ClientWentOffline" && e.id === "c1")
+      yield* network.revive("c1")
+      yield* scriptedClient(network, "c1", 1000, honestReplies.c1!)
+      yield* until(seen, (e) => e._tag === "ClientRejoined" && e.id === "c1")
+      const coordinator = yield* RoundCoordinator
+      const outcome = yield* coordinator.run(1, global, ["c0", "c1"])
+      assert.deepStrictEqual(outcome.state.excluded, [])
+      assert.deepStrictEqual(outcome.state.accepted.map((u) => u.id).sort(), ["c0", "c1"])
+    }).pipe(withServer(settings)),
+  )
+
   it.effect("a round where every update is refused keeps the previous global model and says so", () =>
     Effect.gen(function* () {
       const { network } = yield* serverUp
