@@ -100,6 +100,123 @@ export const heartbeatTiming = (
   return { intervalMs, peerTimeoutMs }
 }
 
+// What the steps of a session share.
+interface Ctx {
+  readonly settings: SessionSettings
+  readonly connection: Connection.Connection
+  readonly local: LocalData["Service"]
+}
+
+const decodeMessage = (ctx: Ctx, envelope: Envelope.Envelope) =>
+  Protocol.fromEnvelope(envelope, ctx.settings.server).pipe(
+    Effect.mapError((error) => new Undecodable({ server: ctx.settings.server, reason: error.reason })),
+  )
+
+const transportEnded = (ctx: Ctx, welcomed: boolean) => (error: TransportError.TransportError) =>
+  fromTransport(error, ctx.settings.server, welcomed)
+
+// Handshake, one inbound item at a time: answer the challenge, then wait for the welcome.
+const greet = (ctx: Ctx) =>
+  Effect.fnUntraced(function* (item: Connection.Inbound): Effect.fn.Return<Result.Result<Welcome, void>, SessionError> {
+    const { server, id } = ctx.settings
+    if (item._tag === "Transfer") {
+      yield* item.transfer.abort("no transfer before the welcome")
+      return yield* new Undecodable({ server, reason: `transfer "${item.transfer.tag}" before the welcome` })
+    }
+    const message = yield* decodeMessage(ctx, item.envelope)
+    switch (message._tag) {
+      case "challenge": {
+        const proof = Auth.prove(ctx.settings.secret, message.nonce, id)
+        yield* ctx.connection
+          .send(Protocol.toEnvelope({ _tag: "join", id, proof, samples: ctx.local.shard.length }))
+          .pipe(Effect.mapError(transportEnded(ctx, false)))
+        return Result.failVoid
+      }
+      case "welcome":
+        return Result.succeed(message)
+      case "refused":
+        return yield* new Refused({ server, reason: message.reason })
+      default:
+        return yield* new Undecodable({ server, reason: `unexpected "${message._tag}" before the welcome` })
+    }
+  })
+
+// The welcome within `joinTimeout`, with training settings the client can work with.
+const awaitWelcome = (ctx: Ctx) =>
+  Effect.gen(function* () {
+    const { server, joinTimeout } = ctx.settings
+    const welcome = yield* ctx.connection.inbound.pipe(
+      Stream.mapError(transportEnded(ctx, false)),
+      Stream.mapEffect(greet(ctx)),
+      Stream.filterMap((greeted) => greeted),
+      Stream.runHead,
+      Effect.flatMap(
+        Option.match({
+          onNone: () => Effect.fail(new NotWelcomed({ server, reason: "the connection ended before the welcome" })),
+          onSome: Effect.succeed,
+        }),
+      ),
+      Effect.timeoutOrElse({
+        duration: joinTimeout,
+        orElse: () => Effect.fail(new NotWelcomed({ server, reason: `no welcome within ${joinTimeout} ms` })),
+      }),
+    )
+    yield* checkWelcome(welcome).pipe(
+      Effect.mapError((error) => new Undecodable({ server, reason: `welcome: ${error.message}` })),
+    )
+    return welcome
+  })
+
+// What a welcomed session does with one inbound item; `Completed` ends the session.
+const route = (
+  ctx: Ctx,
+  sender: HeartbeatSender.HeartbeatSender["Service"],
+  trainer: LocalTrainer.LocalTrainer["Service"],
+  model: Model.Model,
+) =>
+  Effect.fnUntraced(function* (
+    item: Connection.Inbound,
+  ): Effect.fn.Return<Result.Result<Completed, void>, SessionError> {
+    const { server } = ctx.settings
+    if (item._tag === "Transfer") {
+      const transfer = item.transfer
+      if (transfer.tag !== "model") {
+        yield* transfer.abort(`unexpected transfer ${transfer.tag}`)
+        return Result.failVoid
+      }
+      const meta = yield* Protocol.decodeMeta(Protocol.ModelMeta, transfer.meta, server).pipe(
+        Effect.mapError((error) => new Undecodable({ server, reason: error.reason })),
+      )
+      // At most one model's worth of bytes is buffered, whatever the server announces.
+      const bytes = yield* Connection.collectBytes(transfer, model.paramCount * 4).pipe(
+        Effect.mapError(transportEnded(ctx, true)),
+      )
+      const params = yield* Weights.decode(bytes, model.paramCount).pipe(
+        Effect.mapError(
+          (error) => new Undecodable({ server, reason: `model of round ${meta.round}: ${error.message}` }),
+        ),
+      )
+      yield* trainer.submit({ round: meta.round, params })
+      return Result.failVoid
+    }
+    if (item.envelope.tag === Heartbeat.ackTag) {
+      const ack = yield* decodeAck(item.envelope.body).pipe(
+        Effect.mapError((error) => new Undecodable({ server, reason: `heartbeat ack: ${error.message}` })),
+      )
+      yield* sender.acknowledge(ack)
+      return Result.failVoid
+    }
+    const message = yield* decodeMessage(ctx, item.envelope)
+    switch (message._tag) {
+      case "training-completed":
+        return Result.succeed(new Completed({ finalAccuracy: message.finalAccuracy, rounds: message.rounds }))
+      case "refused":
+        return yield* new Refused({ server, reason: message.reason })
+      default:
+        return yield* new Undecodable({ server, reason: `unexpected "${message._tag}" after the welcome` })
+    }
+  })
+
 /**
  * Runs one session on `connection` until the server completes training
  * (`Completed`, after publishing `TrainingCompleted`) or the session ends with a `SessionEnd` error:
@@ -122,60 +239,8 @@ export const run = Effect.fnUntraced(function* (
 ): Effect.fn.Return<Completed, SessionError, Scope.Scope | ClientEvents | LocalData> {
   const { server, id } = settings
   const events = yield* ClientEvents
-  const local = yield* LocalData
-
-  const decodeMessage = (envelope: Envelope.Envelope) =>
-    Protocol.fromEnvelope(envelope, server).pipe(
-      Effect.mapError((error) => new Undecodable({ server, reason: error.reason })),
-    )
-  const transportEnded = (welcomed: boolean) => (error: TransportError.TransportError) =>
-    fromTransport(error, server, welcomed)
-
-  // Handshake: answer the challenge, then wait for the welcome.
-  const greet = Effect.fnUntraced(function* (
-    item: Connection.Inbound,
-  ): Effect.fn.Return<Result.Result<Welcome, void>, SessionError> {
-    if (item._tag === "Transfer") {
-      yield* item.transfer.abort("no transfer before the welcome")
-      return yield* new Undecodable({ server, reason: `transfer "${item.transfer.tag}" before the welcome` })
-    }
-    const message = yield* decodeMessage(item.envelope)
-    switch (message._tag) {
-      case "challenge": {
-        const proof = Auth.prove(settings.secret, message.nonce, id)
-        yield* connection
-          .send(Protocol.toEnvelope({ _tag: "join", id, proof, samples: local.shard.length }))
-          .pipe(Effect.mapError(transportEnded(false)))
-        return Result.failVoid
-      }
-      case "welcome":
-        return Result.succeed(message)
-      case "refused":
-        return yield* new Refused({ server, reason: message.reason })
-      default:
-        return yield* new Undecodable({ server, reason: `unexpected "${message._tag}" before the welcome` })
-    }
-  })
-
-  const welcome = yield* connection.inbound.pipe(
-    Stream.mapError(transportEnded(false)),
-    Stream.mapEffect(greet),
-    Stream.filterMap((greeted) => greeted),
-    Stream.runHead,
-    Effect.flatMap(
-      Option.match({
-        onNone: () => Effect.fail(new NotWelcomed({ server, reason: "the connection ended before the welcome" })),
-        onSome: Effect.succeed,
-      }),
-    ),
-    Effect.timeoutOrElse({
-      duration: settings.joinTimeout,
-      orElse: () => Effect.fail(new NotWelcomed({ server, reason: `no welcome within ${settings.joinTimeout} ms` })),
-    }),
-  )
-  yield* checkWelcome(welcome).pipe(
-    Effect.mapError((error) => new Undecodable({ server, reason: `welcome: ${error.message}` })),
-  )
+  const ctx: Ctx = { settings, connection, local: yield* LocalData }
+  const welcome = yield* awaitWelcome(ctx)
   yield* events.publish(new ClientEvent.Joined({ id, server, model: welcome.model }))
 
   // Welcomed: beat, train, and route what arrives until the server completes training.
@@ -195,53 +260,9 @@ export const run = Effect.fnUntraced(function* (
     training: welcome,
     connection,
   })
-  const model = Model.make(welcome.model)
-
-  const route = Effect.fnUntraced(function* (
-    item: Connection.Inbound,
-  ): Effect.fn.Return<Result.Result<Completed, void>, SessionError> {
-    if (item._tag === "Transfer") {
-      const transfer = item.transfer
-      if (transfer.tag !== "model") {
-        yield* transfer.abort(`unexpected transfer ${transfer.tag}`)
-        return Result.failVoid
-      }
-      const meta = yield* Protocol.decodeMeta(Protocol.ModelMeta, transfer.meta, server).pipe(
-        Effect.mapError((error) => new Undecodable({ server, reason: error.reason })),
-      )
-      // At most one model's worth of bytes is buffered, whatever the server announces.
-      const bytes = yield* Connection.collectBytes(transfer, model.paramCount * 4).pipe(
-        Effect.mapError(transportEnded(true)),
-      )
-      const params = yield* Weights.decode(bytes, model.paramCount).pipe(
-        Effect.mapError(
-          (error) => new Undecodable({ server, reason: `model of round ${meta.round}: ${error.message}` }),
-        ),
-      )
-      yield* trainer.submit({ round: meta.round, params })
-      return Result.failVoid
-    }
-    if (item.envelope.tag === Heartbeat.ackTag) {
-      const ack = yield* decodeAck(item.envelope.body).pipe(
-        Effect.mapError((error) => new Undecodable({ server, reason: `heartbeat ack: ${error.message}` })),
-      )
-      yield* sender.acknowledge(ack)
-      return Result.failVoid
-    }
-    const message = yield* decodeMessage(item.envelope)
-    switch (message._tag) {
-      case "training-completed":
-        return Result.succeed(new Completed({ finalAccuracy: message.finalAccuracy, rounds: message.rounds }))
-      case "refused":
-        return yield* new Refused({ server, reason: message.reason })
-      default:
-        return yield* new Undecodable({ server, reason: `unexpected "${message._tag}" after the welcome` })
-    }
-  })
-
   const routed = connection.inbound.pipe(
-    Stream.mapError(transportEnded(true)),
-    Stream.mapEffect(route),
+    Stream.mapError(transportEnded(ctx, true)),
+    Stream.mapEffect(route(ctx, sender, trainer, Model.make(welcome.model))),
     Stream.filterMap((done) => done),
     Stream.runHead,
     Effect.flatMap(
