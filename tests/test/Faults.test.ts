@@ -191,3 +191,54 @@ describe("fault tolerance over TCP (200 ms beats, 1 s timeout)", () => {
     150_000,
   )
 })
+
+describe("two processes with one client id (TCP)", () => {
+  it.live(
+    "the second replaces the first at once without holding a round; the first is told why and stops; nobody flaps",
+    () =>
+      Effect.gen(function* () {
+        const reportPath = join(mkdtempSync(join(tmpdir(), "fedguard-dup-")), "report.json")
+        const server = yield* startServer(secret, [
+          "--expected-clients",
+          "2",
+          "--min-clients",
+          "1",
+          "--rounds",
+          "20",
+          "--local-epochs",
+          "5",
+          ...fastBeats,
+          "--report",
+          reportPath,
+        ])
+        const port = yield* portOf(server)
+        yield* client(port, 0)
+        const first = yield* client(port, 1)
+        yield* waitFor(
+          server,
+          is("RoundStarted", (e) => e.round === 2),
+        )
+        // Another process with the same id (shard 1 too), e.g. a copy-pasted launch script.
+        const second = yield* client(port, 1)
+        yield* waitFor(
+          server,
+          is("ClientReplaced", (e) => e.id === "c1"),
+        )
+        assert.strictEqual(yield* first.exitCode, 1)
+        assert.isTrue(first.seen().some((e) => e._tag === "Refused" && /replaced by a newer session/.test(e.reason)))
+        yield* waitFor(server, is("TrainingCompleted"))
+        assert.strictEqual(yield* server.exitCode, 0, server.stderr())
+        assert.strictEqual(yield* second.exitCode, 0, second.stderr())
+        const report = readReport(reportPath)
+        // The replaced slot was released at once: no round waited for the 30 s round timeout.
+        for (const round of report.rounds) {
+          assert.isBelow(round.durationMs, 10_000)
+          assert.notDeepInclude(round.excluded, { id: "c1", reason: "straggler" })
+        }
+        assert.strictEqual(server.seen().filter(is("ClientReplaced")).length, 1)
+        assert.isAtMost(server.seen().filter(is("ClientRejoined", (e) => e.id === "c1")).length, 1)
+        assert.isTrue(report.rounds.at(-1)!.participants.includes("c1"))
+      }).pipe(Effect.scoped, Effect.timeout("90 seconds")),
+    120_000,
+  )
+})
