@@ -1,0 +1,278 @@
+/**
+ * The processes of one demo run: the fed-server, and the fed-clients the
+ * demo starts, kills and restarts. It owns their lifetimes (every process
+ * stops when the Layer's Scope closes) and turns what they do into one
+ * ordered stream of `FederationEvent`s: the server's typed events and the
+ * clients that exited on their own.
+ *
+ * The programs are found through their packages (`@fedguard/fed-server/bin`,
+ * `@fedguard/fed-client/bin`), not through sibling paths, so the demo runs
+ * wherever the package manager put them.
+ *
+ * @since 0.2.0
+ */
+import { randomBytes } from "node:crypto"
+import { fileURLToPath } from "node:url"
+import * as ServerEvent from "@fedguard/fed-server/ServerEvent"
+import * as ParentWatch from "@fedguard/federation/ParentWatch"
+import {
+  Cause,
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  FiberMap,
+  Layer,
+  Option,
+  Queue,
+  Redacted,
+  Ref,
+  Schema,
+  Stream,
+} from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+
+/**
+ * The settings the server and clients run with.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  readonly clients: number
+  readonly rounds: number
+  readonly model: "softmax" | "2nn"
+  readonly partition: "iid" | "noniid"
+  readonly seed: number
+  readonly localEpochs: number
+  readonly report: string
+  readonly heartbeatInterval: string
+  readonly heartbeatTimeout: string
+  readonly roundTimeout: string
+}
+
+/**
+ * The server exited before training completed (bad settings, a crash): its
+ * exit code (or the signal that ended it) and the last lines it wrote to
+ * stderr.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ServerExited extends Schema.TaggedError<ServerExited>()("ServerExited", {
+  exit: Schema.String,
+  stderr: Schema.Array(Schema.String),
+}) {
+  override get message(): string {
+    const tail = this.stderr.length === 0 ? "" : `: ${this.stderr.join(" | ")}`
+    return `fed-server ${this.exit}${tail}`
+  }
+}
+
+/**
+ * What happened in the federation: the server reported a typed event, or a
+ * client process exited on its own (a crash, or its normal end after
+ * training). A client the demo killed is not reported: the demo knows.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type FederationEvent =
+  | { readonly _tag: "ServerReported"; readonly event: ServerEvent.ServerEvent }
+  | {
+      readonly _tag: "ClientExited"
+      readonly id: string
+      readonly exit: Exit.Exit<ChildProcessSpawner.ExitCode, unknown>
+    }
+
+/**
+ * The fewest clients a round may run with: half the clients, rounded up.
+ * The server gets it as `--min-clients`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const minClients = (clients: number): number => Math.max(1, Math.ceil(clients / 2))
+
+/**
+ * The running federation:
+ *
+ * - `events`: server events and client exits, in order; it ends when the
+ *   server's stdout does (the server exited). One consumer.
+ * - `listening`: the server's port once it listens; fails with
+ *   `ServerExited` if the server exits first (a bad setting).
+ * - `startClient(id)`: starts `client-N` once the server listens; it runs
+ *   until it exits or `killClient(id)` SIGKILLs it.
+ * - `isRunning(id)`, `running`: which and how many client processes run.
+ * - `serverFinished`: waits for the server's exit; fails with
+ *   `ServerExited` unless its exit code is 0.
+ * - `clientsFinished`: waits up to 3 s for every client to exit.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class Federation extends Context.Service<
+  Federation,
+  {
+    readonly minClients: number
+    readonly events: Stream.Stream<FederationEvent>
+    readonly listening: Effect.Effect<number, ServerExited>
+    readonly startClient: (id: string) => Effect.Effect<void>
+    readonly killClient: (id: string) => Effect.Effect<void>
+    readonly isRunning: (id: string) => Effect.Effect<boolean>
+    readonly running: Effect.Effect<number>
+    readonly serverFinished: Effect.Effect<void, ServerExited>
+    readonly clientsFinished: Effect.Effect<void>
+  }
+>()("@fedguard/demo/Federation") {}
+
+const serverBin = fileURLToPath(import.meta.resolve("@fedguard/fed-server/bin"))
+const clientBin = fileURLToPath(import.meta.resolve("@fedguard/fed-client/bin"))
+
+/** Lines of the server's stderr kept to explain its exit. */
+const stderrTailLines = 5
+
+const lines = <E>(bytes: Stream.Stream<Uint8Array, E>) => bytes.pipe(Stream.decodeText(), Stream.splitLines)
+
+// Every child gets a stdin pipe the demo never writes: when the demo dies, even by SIGKILL,
+// the kernel closes it, and ParentWatch in the child stops the child.
+const childOptions = {
+  extendEnv: true,
+  stdin: "pipe",
+} as const
+
+const serverCommand = (options: Options, secret: Redacted.Redacted<string>) =>
+  ChildProcess.make(
+    process.execPath,
+    [
+      serverBin,
+      ...["--port", "0", "--expected-clients", String(options.clients)],
+      ...["--min-clients", String(minClients(options.clients)), "--rounds", String(options.rounds)],
+      ...["--model", options.model, "--partition", options.partition, "--seed", String(options.seed)],
+      ...["--local-epochs", String(options.localEpochs), "--heartbeat-interval", options.heartbeatInterval],
+      ...["--heartbeat-timeout", options.heartbeatTimeout, "--round-timeout", options.roundTimeout],
+      ...["--join-timeout", "120s", "--report", options.report],
+    ],
+    {
+      ...childOptions,
+      env: { FED_SERVER_SECRET: secret, [ParentWatch.envVar]: "1" },
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  )
+
+const clientCommand = (options: Options, secret: Redacted.Redacted<string>, serverPort: number, id: string) =>
+  ChildProcess.make(
+    process.execPath,
+    [
+      clientBin,
+      ...["--server", `127.0.0.1:${serverPort}`, "--id", id],
+      ...["--shard-index", String(Number(id.slice("client-".length))), "--shard-count", String(options.clients)],
+      ...["--partition", options.partition, "--seed", String(options.seed)],
+    ],
+    {
+      ...childOptions,
+      env: { FED_CLIENT_SECRET: secret, [ParentWatch.envVar]: "1" },
+      // Removing the client's fiber closes its scope, and the spawner ends the
+      // process with this signal: a crash, no close frame, no goodbye.
+      killSignal: "SIGKILL",
+      stdout: "ignore",
+      stderr: "inherit",
+    },
+  )
+
+/**
+ * Starts the server in the current Scope; clients started later live in it
+ * too. The secret is random per run and reaches the children through their
+ * environment, never their command lines.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function* (options: Options) {
+  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  const scope = yield* Effect.scope
+  const secret = Redacted.make(randomBytes(16).toString("hex"))
+  const server = yield* spawner.spawn(serverCommand(options, secret))
+
+  const stderrTail = yield* Ref.make<ReadonlyArray<string>>([])
+  const stderrReader = yield* lines(server.stderr).pipe(
+    Stream.runForEach((line) => Ref.update(stderrTail, (tail) => [...tail, line].slice(-stderrTailLines))),
+    Effect.ignore,
+    Effect.forkScoped,
+  )
+  const exited = Effect.gen(function* () {
+    const exit = yield* Effect.exit(server.exitCode)
+    // stderr ends with the process; let the reader take its last lines.
+    yield* Fiber.await(stderrReader).pipe(Effect.timeoutOption("1 second"))
+    return new ServerExited({
+      exit: Exit.isSuccess(exit)
+        ? `exited with code ${exit.value}`
+        : `ended: ${Cause.pretty(exit.cause).split("\n")[0]}`,
+      stderr: yield* Ref.get(stderrTail),
+    })
+  })
+
+  const port = yield* Deferred.make<number>()
+  const events = yield* Queue.unbounded<FederationEvent, Cause.Done>()
+  yield* lines(server.stdout).pipe(
+    Stream.runForEach((line) =>
+      Option.match(ServerEvent.fromLine(line), {
+        onNone: () => Effect.void,
+        onSome: (event) =>
+          Queue.offer(events, { _tag: "ServerReported", event }).pipe(
+            Effect.andThen(event._tag === "Listening" ? Deferred.succeed(port, event.port) : Effect.void),
+          ),
+      }),
+    ),
+    Effect.ignore,
+    Effect.ensuring(Queue.end(events)),
+    Effect.forkScoped,
+  )
+
+  // Client lifetimes belong to the run, not to the fiber that starts them: a client
+  // restarted while the demo reacts to an event keeps running after it moves on.
+  const fleet = yield* FiberMap.make<string, ChildProcessSpawner.ExitCode, unknown>()
+  const startClient = Effect.fnUntraced(function* (id: string) {
+    const serverPort = yield* Deferred.await(port)
+    const lifetime = spawner.spawn(clientCommand(options, secret, serverPort, id)).pipe(
+      Effect.flatMap((handle) => handle.exitCode),
+      Effect.scoped,
+    )
+    const fiber = yield* FiberMap.run(fleet, id, lifetime)
+    yield* Fiber.await(fiber).pipe(
+      Effect.flatMap((exit) =>
+        Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+          ? Effect.void
+          : Queue.offer(events, { _tag: "ClientExited", id, exit }),
+      ),
+      Effect.forkIn(scope),
+    )
+  })
+
+  return Federation.of({
+    minClients: minClients(options.clients),
+    events: Stream.fromQueue(events),
+    listening: Effect.raceFirst(Deferred.await(port), Effect.flatMap(exited, Effect.fail)),
+    startClient,
+    killClient: (id) => FiberMap.remove(fleet, id),
+    isRunning: (id) => FiberMap.has(fleet, id),
+    running: FiberMap.size(fleet),
+    serverFinished: Effect.gen(function* () {
+      const exit = yield* Effect.exit(server.exitCode)
+      if (!Exit.isSuccess(exit) || exit.value !== ChildProcessSpawner.ExitCode(0)) return yield* yield* exited
+    }),
+    // Clients exit on their own once the server says training is complete.
+    clientsFinished: FiberMap.awaitEmpty(fleet).pipe(Effect.timeoutOption("3 seconds"), Effect.ignore),
+  })
+})
+
+/**
+ * The federation as a Layer: the server starts when the Layer is built, and
+ * every process stops when its Scope closes.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (options: Options) => Layer.effect(Federation, make(options))
