@@ -1,3 +1,4 @@
+import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ClientSettings } from "@fedguard/fed-client/ClientSettings"
 import * as FedClient from "@fedguard/fed-client/FedClient"
@@ -48,7 +49,13 @@ describe("federation over the in-memory transport (one process, real training)",
           done.map((d) => d.rounds),
           [3, 3],
         )
-      }).pipe(Effect.scoped, Effect.provide(InMemoryTransport.layerNetwork), Effect.timeout("60 seconds")),
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(InMemoryTransport.layerNetwork),
+        // MNIST is read through Effect's FileSystem: Node's, as the apps' bins provide it.
+        Effect.provide(NodeServices.layer),
+        Effect.timeout("60 seconds"),
+      ),
     90_000,
   )
 })

@@ -13,8 +13,8 @@
  */
 import { randomBytes } from "node:crypto"
 import { fileURLToPath } from "node:url"
+import * as ParentWatch from "@fedguard/app-kit/ParentWatch"
 import * as ServerEvent from "@fedguard/fed-server/ServerEvent"
-import * as ParentWatch from "@fedguard/federation/ParentWatch"
 import {
   Cause,
   Context,

@@ -6,7 +6,7 @@
  *
  * @since 0.2.0
  */
-import { EventLog } from "@fedguard/federation"
+import { EventLog } from "@fedguard/app-kit"
 import { Schema } from "effect"
 
 /**

@@ -16,7 +16,9 @@
  *
  * @since 0.1.0
  */
-import { Partition, Settings } from "@fedguard/federation"
+
+import { Settings } from "@fedguard/app-kit"
+import { Partition } from "@fedguard/federation"
 import { HeartbeatConfig } from "@fedguard/heartbeat"
 import { RetryPolicy } from "@fedguard/retry"
 import { Effect, Schema } from "effect"

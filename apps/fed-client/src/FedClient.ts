@@ -7,7 +7,7 @@
  * @since 0.2.0
  */
 import { type Connection, Transport, TransportError } from "@fedguard/transport"
-import { Effect, Layer, type Scope } from "effect"
+import { Effect, type FileSystem, Layer, type Path, type Scope } from "effect"
 import type { LocalDataUnavailable, ReconnectGaveUp } from "./ClientError.ts"
 import * as ClientEvents from "./ClientEvents.ts"
 import type { ClientSettings } from "./ClientSettings.ts"
@@ -51,8 +51,11 @@ export const connect = (
  */
 export const layer = (
   settings: ClientSettings,
-): Layer.Layer<ClientEvents.ClientEvents | LocalData.LocalData, LocalDataUnavailable> =>
-  Layer.merge(ClientEvents.layer, LocalData.layer(settings))
+): Layer.Layer<
+  ClientEvents.ClientEvents | LocalData.LocalData,
+  LocalDataUnavailable,
+  FileSystem.FileSystem | Path.Path
+> => Layer.merge(ClientEvents.layer, LocalData.layer(settings))
 
 /**
  * Joins the server and trains until it completes training, reconnecting
@@ -77,9 +80,10 @@ export const participate = (
   )
 
 /**
- * The whole client: loads its shard, then {@link participate}s; only the
- * `Transport` is needed (`NodeTransport.layer()` for TCP, an
- * `InMemoryTransport` endpoint in tests). Succeeds with the server's final
+ * The whole client: loads its shard, then {@link participate}s; it needs the
+ * `Transport` (`NodeTransport.layer()` for TCP, an
+ * `InMemoryTransport` endpoint in tests), and a `FileSystem` and `Path` to read
+ * MNIST (`NodeServices.layer`). Succeeds with the server's final
  * word (`finalAccuracy`, `rounds`).
  *
  * @example
@@ -95,5 +99,5 @@ export const participate = (
  */
 export const run = (
   settings: ClientSettings,
-): Effect.Effect<SessionEnd.Completed, FedClientError, Transport.Transport> =>
+): Effect.Effect<SessionEnd.Completed, FedClientError, Transport.Transport | FileSystem.FileSystem | Path.Path> =>
   participate(settings).pipe(Effect.provide(layer(settings)))

@@ -6,7 +6,7 @@
  * @since 0.2.0
  */
 import { Dataset, Mnist, Partition } from "@fedguard/federation"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, type FileSystem, Layer, type Path } from "effect"
 import { LocalDataUnavailable } from "./ClientError.ts"
 import type { ClientSettings } from "./ClientSettings.ts"
 
@@ -40,7 +40,9 @@ export type ShardSettings = Pick<ClientSettings, "seed" | "partition" | "shardCo
  * @since 0.2.0
  * @category constructors
  */
-export const load = (settings: ShardSettings): Effect.Effect<LocalData["Service"], LocalDataUnavailable> =>
+export const load = (
+  settings: ShardSettings,
+): Effect.Effect<LocalData["Service"], LocalDataUnavailable, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     const data = yield* Mnist.load
     const { train } = yield* Dataset.split(data, { seed: settings.seed })
@@ -59,7 +61,9 @@ export const load = (settings: ShardSettings): Effect.Effect<LocalData["Service"
  * @since 0.2.0
  * @category layers
  */
-export const layer = (settings: ShardSettings): Layer.Layer<LocalData, LocalDataUnavailable> =>
+export const layer = (
+  settings: ShardSettings,
+): Layer.Layer<LocalData, LocalDataUnavailable, FileSystem.FileSystem | Path.Path> =>
   Layer.effect(LocalData, load(settings))
 
 /**

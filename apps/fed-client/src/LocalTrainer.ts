@@ -5,7 +5,9 @@
  *
  * @since 0.2.0
  */
-import { Model, Protocol, Training, Weights } from "@fedguard/federation"
+
+import { Protocol } from "@fedguard/app-kit"
+import { Model, Training, Weights } from "@fedguard/federation"
 import type { Connection, TransportError } from "@fedguard/transport"
 import { Clock, Context, Effect, Fiber, Queue, Schema, type Scope, Stream } from "effect"
 import * as ClientEvent from "./ClientEvent.ts"

@@ -12,7 +12,9 @@
  *
  * @since 0.2.0
  */
-import { Auth, Model, Protocol, Weights } from "@fedguard/federation"
+
+import { Auth, Protocol } from "@fedguard/app-kit"
+import { Model, Weights } from "@fedguard/federation"
 import { Heartbeat, HeartbeatSender } from "@fedguard/heartbeat"
 import { Connection, Envelope, PeerId, type TransportError } from "@fedguard/transport"
 import { Effect, Option, References, Result, Schema, type Scope, Stream } from "effect"

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Cli, EventLog, ParentWatch } from "@fedguard/federation"
+import { Cli, EventLog, ParentWatch } from "@fedguard/app-kit"
 import { NodeTransport } from "@fedguard/transport-node"
 import { Effect } from "effect"
 import { ClientSettings, descriptions } from "./ClientSettings.ts"

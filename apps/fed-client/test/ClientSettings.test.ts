@@ -1,6 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Settings } from "@fedguard/federation"
+import { Settings } from "@fedguard/app-kit"
 import { Duration, Effect, Option, type Schema } from "effect"
 import { ClientSettings, retryPolicy as clientRetryPolicy } from "../src/ClientSettings.ts"
 

@@ -1,5 +1,6 @@
+import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { EventLog } from "@fedguard/federation"
+import { EventLog } from "@fedguard/app-kit"
 import { Connection, InMemoryTransport, Transport } from "@fedguard/transport"
 import { Cause, Effect, Exit, Fiber, Logger, Option, Queue } from "effect"
 import * as ClientEvent from "../src/ClientEvent.ts"
@@ -39,15 +40,21 @@ describe("FedClient", () => {
     },
   )
 
-  it.live("run needs only a Transport: it loads the MNIST shard itself, then gives up on a silent address", () =>
-    Effect.gen(function* () {
-      const network = yield* InMemoryTransport.InMemoryNetwork
-      const exit = yield* FedClient.run(settingsOf({ maxRetries: "1", retryBaseDelay: "10ms" })).pipe(
-        Effect.provideService(Transport.Transport, network.endpoint("c0")),
-        Effect.exit,
-      )
-      assert.isTrue(Exit.isFailure(exit))
-      assert.match(String(Exit.isFailure(exit) ? Cause.squash(exit.cause) : ""), /gave up on server:1 after 2 attempts/)
-    }).pipe(Effect.scoped, Effect.provide(InMemoryTransport.layerNetwork)),
+  it.live(
+    "run needs a Transport and a file system: it loads the MNIST shard itself, then gives up on a silent address",
+    () =>
+      Effect.gen(function* () {
+        const network = yield* InMemoryTransport.InMemoryNetwork
+        const exit = yield* FedClient.run(settingsOf({ maxRetries: "1", retryBaseDelay: "10ms" })).pipe(
+          Effect.provideService(Transport.Transport, network.endpoint("c0")),
+          Effect.provide(NodeServices.layer),
+          Effect.exit,
+        )
+        assert.isTrue(Exit.isFailure(exit))
+        assert.match(
+          String(Exit.isFailure(exit) ? Cause.squash(exit.cause) : ""),
+          /gave up on server:1 after 2 attempts/,
+        )
+      }).pipe(Effect.scoped, Effect.provide(InMemoryTransport.layerNetwork)),
   )
 })

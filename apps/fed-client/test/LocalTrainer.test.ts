@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Protocol, Weights } from "@fedguard/federation"
+import { Protocol } from "@fedguard/app-kit"
+import { Weights } from "@fedguard/federation"
 import { Connection } from "@fedguard/transport"
 import { Effect, Queue, Schema } from "effect"
 import { TestClock } from "effect/testing"

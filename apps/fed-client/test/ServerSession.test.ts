@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Auth } from "@fedguard/federation"
+import { Auth } from "@fedguard/app-kit"
 import { Envelope } from "@fedguard/transport"
 import { Cause, Effect, Exit, Fiber, Queue, Redacted } from "effect"
 import { TestClock } from "effect/testing"

@@ -11,7 +11,7 @@
  *
  * @since 0.2.0
  */
-import { Auth, Protocol } from "@fedguard/federation"
+import { Auth, Protocol } from "@fedguard/app-kit"
 import { Heartbeat } from "@fedguard/heartbeat"
 import { type Connection, Envelope, TransportError } from "@fedguard/transport"
 import { Context, Duration, Effect, FiberSet, Layer, Option, type Redacted, Result, Schema, Stream } from "effect"

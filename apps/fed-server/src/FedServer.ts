@@ -18,10 +18,12 @@
  *
  * @since 0.2.0
  */
-import { Dataset, Mnist, Model, type Report } from "@fedguard/federation"
+
+import type { Report } from "@fedguard/app-kit"
+import { Dataset, Mnist, Model } from "@fedguard/federation"
 import { NeighborRegistry } from "@fedguard/retry"
 import { Transport, TransportError } from "@fedguard/transport"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, type FileSystem, Layer, type Path, Schema } from "effect"
 import * as ClientDirectory from "./ClientDirectory.ts"
 import * as ClientLiveness from "./ClientLiveness.ts"
 import * as ClientSession from "./ClientSession.ts"
@@ -104,7 +106,7 @@ export const layer = (settings: ServerSettings.ServerSettings) => {
  */
 export const run = (
   settings: ServerSettings.ServerSettings,
-): Effect.Effect<Report.Report, ServerFailed, Transport.Transport> =>
+): Effect.Effect<Report.Report, ServerFailed, Transport.Transport | FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     const transport = yield* Transport.Transport
     const events = yield* ServerEvents.ServerEvents

@@ -12,7 +12,9 @@
  *
  * @since 0.2.0
  */
-import { FedAvg, Protocol, Weights } from "@fedguard/federation"
+
+import { Protocol } from "@fedguard/app-kit"
+import { FedAvg, Weights } from "@fedguard/federation"
 import { NeighborRegistry } from "@fedguard/retry"
 import { Connection, PeerId } from "@fedguard/transport"
 import { Clock, Context, Duration, Effect, Layer, Option, Queue, Result, type Scope, Stream } from "effect"

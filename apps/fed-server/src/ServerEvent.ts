@@ -8,7 +8,7 @@
  *
  * @since 0.2.0
  */
-import { EventLog, Report } from "@fedguard/federation"
+import { EventLog, Report } from "@fedguard/app-kit"
 import { Schema } from "effect"
 
 /**

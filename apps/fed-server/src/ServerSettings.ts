@@ -26,7 +26,9 @@
  *
  * @since 0.1.0
  */
-import { Model, Partition, Settings } from "@fedguard/federation"
+
+import { Settings } from "@fedguard/app-kit"
+import { Model, Partition } from "@fedguard/federation"
 import { HeartbeatConfig, LivenessTracker } from "@fedguard/heartbeat"
 import { RetryPolicy } from "@fedguard/retry"
 import { Effect, Schema } from "effect"

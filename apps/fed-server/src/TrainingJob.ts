@@ -8,7 +8,9 @@
  *
  * @since 0.2.0
  */
-import { type Dataset, Model, Protocol, type Report } from "@fedguard/federation"
+
+import { Protocol, type Report } from "@fedguard/app-kit"
+import { type Dataset, Model } from "@fedguard/federation"
 import type { LivenessTracker } from "@fedguard/heartbeat"
 import { Context, type Duration, Effect, Layer, Option } from "effect"
 import { ClientDirectory } from "./ClientDirectory.ts"

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Cli, EventLog, ParentWatch } from "@fedguard/federation"
+import { Cli, EventLog, ParentWatch } from "@fedguard/app-kit"
 import { NodeTransport } from "@fedguard/transport-node"
 import { Effect, FileSystem } from "effect"
 import * as FedServer from "./FedServer.ts"

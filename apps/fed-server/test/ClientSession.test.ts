@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Auth, Model, Protocol } from "@fedguard/federation"
+import { Auth, Protocol } from "@fedguard/app-kit"
+import { Model } from "@fedguard/federation"
 import { type Connection, Envelope } from "@fedguard/transport"
 import { Effect, Exit, Fiber, Option, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"

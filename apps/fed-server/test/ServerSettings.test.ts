@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Settings } from "@fedguard/federation"
+import { Settings } from "@fedguard/app-kit"
 import { Duration, Effect, Option, Redacted, type Schema } from "effect"
 import * as ServerSettings from "../src/ServerSettings.ts"
 

@@ -4,16 +4,14 @@
  *
  * The package's entry point (`mnist.js`) samples with `Math.random`, so this
  * module reads its JSON files (`src/digits/0.json` … `9.json`, each
- * `{ "data": [784 floats per image …] }`) directly, with `node:fs` wrapped in
- * Effect: the apps run on Node, and an Effect `FileSystem` would make every
- * caller provide a platform layer for ten file reads. Nothing is downloaded.
+ * `{ "data": [784 floats per image …] }`) directly, through Effect's
+ * `FileSystem` and `Path` services: the core stays free of any runtime (Node
+ * provides them with `NodeServices.layer`; a browser or a test can provide
+ * its own). Nothing is downloaded.
  *
  * @since 0.1.0
  */
-import { readFile } from "node:fs/promises"
-import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
-import { Effect, Schema } from "effect"
+import { Effect, FileSystem, Path, Schema } from "effect"
 import * as Dataset from "./Dataset.ts"
 
 /**
@@ -50,17 +48,25 @@ const describe = (cause: unknown): string => (cause instanceof Error ? cause.mes
  * @since 0.1.0
  * @category constructors
  */
-export const digitsDirectory: Effect.Effect<string, MnistLoadError> = Effect.try({
-  try: () => join(dirname(createRequire(import.meta.url).resolve("mnist/package.json")), "src", "digits"),
-  catch: (cause) => new MnistLoadError({ file: "mnist/package.json", reason: describe(cause) }),
+export const digitsDirectory: Effect.Effect<string, MnistLoadError, Path.Path> = Effect.gen(function* () {
+  const path = yield* Path.Path
+  const manifest = yield* Effect.try({
+    try: () => import.meta.resolve("mnist/package.json"),
+    catch: (cause) => new MnistLoadError({ file: "mnist/package.json", reason: describe(cause) }),
+  })
+  const file = yield* path
+    .fromFileUrl(new URL(manifest))
+    .pipe(Effect.mapError((cause) => new MnistLoadError({ file: manifest, reason: describe(cause) })))
+  return path.join(path.dirname(file), "src", "digits")
 })
 
 const readDigit = Effect.fnUntraced(function* (directory: string, digit: number) {
-  const file = join(directory, `${digit}.json`)
-  const text = yield* Effect.tryPromise({
-    try: () => readFile(file, "utf8"),
-    catch: (cause) => new MnistLoadError({ file, reason: describe(cause) }),
-  })
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const file = path.join(directory, `${digit}.json`)
+  const text = yield* fs
+    .readFileString(file)
+    .pipe(Effect.mapError((cause) => new MnistLoadError({ file, reason: describe(cause) })))
   const parsed: unknown = yield* Effect.try({
     try: () => JSON.parse(text),
     catch: (cause) => new MnistLoadError({ file, reason: `invalid JSON: ${describe(cause)}` }),
@@ -88,7 +94,7 @@ const readDigit = Effect.fnUntraced(function* (directory: string, digit: number)
  */
 export const loadFrom = Effect.fnUntraced(function* (
   directory: string,
-): Effect.fn.Return<Dataset.Dataset, MnistLoadError> {
+): Effect.fn.Return<Dataset.Dataset, MnistLoadError, FileSystem.FileSystem | Path.Path> {
   const digits = yield* Effect.forEach(
     Array.from({ length: Dataset.classes }, (_, digit) => digit),
     (digit) => readDigit(directory, digit),
@@ -104,7 +110,7 @@ export const loadFrom = Effect.fnUntraced(function* (
       const v = data[i]
       if (typeof v !== "number" || !(v >= 0 && v <= 1)) {
         return yield* new MnistLoadError({
-          file: join(directory, `${digit}.json`),
+          file: `${directory}/${digit}.json`,
           reason: `value ${String(v)} at position ${i} is not a pixel intensity in [0, 1]`,
         })
       }
@@ -132,4 +138,7 @@ export const loadFrom = Effect.fnUntraced(function* (
  * @since 0.1.0
  * @category constructors
  */
-export const load: Effect.Effect<Dataset.Dataset, MnistLoadError> = Effect.flatMap(digitsDirectory, loadFrom)
+export const load: Effect.Effect<Dataset.Dataset, MnistLoadError, FileSystem.FileSystem | Path.Path> = Effect.flatMap(
+  digitsDirectory,
+  loadFrom,
+)

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Dataset from "../src/Dataset.ts"
@@ -55,7 +56,7 @@ describe("Mnist", () => {
   it.effect("reads identical bytes on every load (no random sampling)", () =>
     Effect.gen(function* () {
       const a = yield* mnist
-      const b = yield* Mnist.load
+      const b = yield* Mnist.load.pipe(Effect.provide(NodeServices.layer))
       assert.isTrue(Buffer.from(b.labels.buffer).equals(Buffer.from(a.labels.buffer)))
       assert.isTrue(Buffer.from(b.images.buffer).equals(Buffer.from(a.images.buffer)))
     }),
@@ -64,7 +65,7 @@ describe("Mnist", () => {
   it.effect("fails with MnistLoadError naming the missing file, not a defect", () =>
     Effect.gen(function* () {
       const dir = mkdtempSync(join(tmpdir(), "fedguard-mnist-empty-"))
-      const error = yield* Effect.flip(Mnist.loadFrom(dir))
+      const error = yield* Effect.flip(Mnist.loadFrom(dir).pipe(Effect.provide(NodeServices.layer)))
       assert.strictEqual(error._tag, "MnistLoadError")
       assert.include(error.file, dir)
       assert.include(error.message, ".json")
@@ -74,7 +75,7 @@ describe("Mnist", () => {
   it.effect("rejects a file whose data is not a whole number of images", () =>
     Effect.gen(function* () {
       const dir = writeDigits({ 3: JSON.stringify({ data: [0, 0.5, 1] }) })
-      const error = yield* Effect.flip(Mnist.loadFrom(dir))
+      const error = yield* Effect.flip(Mnist.loadFrom(dir).pipe(Effect.provide(NodeServices.layer)))
       assert.strictEqual(error.file, join(dir, "3.json"))
     }),
   )
@@ -84,7 +85,7 @@ describe("Mnist", () => {
       const pixels = new Array(784).fill(0)
       pixels[17] = 255
       const dir = writeDigits({ 9: JSON.stringify({ data: pixels }) })
-      const error = yield* Effect.flip(Mnist.loadFrom(dir))
+      const error = yield* Effect.flip(Mnist.loadFrom(dir).pipe(Effect.provide(NodeServices.layer)))
       assert.strictEqual(error.file, join(dir, "9.json"))
       assert.include(error.reason, "position 17")
     }),
@@ -92,7 +93,7 @@ describe("Mnist", () => {
 
   it.effect("loads a well-formed directory with one image per digit, labelled by file", () =>
     Effect.gen(function* () {
-      const data = yield* Mnist.loadFrom(writeDigits({}))
+      const data = yield* Mnist.loadFrom(writeDigits({})).pipe(Effect.provide(NodeServices.layer))
       assert.strictEqual(data.count, 10)
       assert.deepStrictEqual(Array.from(data.labels), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     }),

@@ -1,9 +1,10 @@
+import { NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
 import * as Dataset from "../src/Dataset.ts"
 import * as Mnist from "../src/Mnist.ts"
 
-/** The real MNIST digits, loaded once per test file. */
-export const mnist = Effect.runSync(Effect.cached(Mnist.load))
+/** The real MNIST digits, loaded once per test file (Node's file system provided, as an app would). */
+export const mnist = Effect.succeed(await Effect.runPromise(Mnist.load.pipe(Effect.provide(NodeServices.layer))))
 
 /** A tiny deterministic generator for test fixtures (not the package's PRNG). */
 export const lcg = (seed: number) => {

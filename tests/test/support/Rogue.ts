@@ -3,7 +3,9 @@
  * the secret, beats like an honest client (so liveness keeps it online), and
  * answers every model with the update the test chooses (NaN weights, …).
  */
-import { Auth, Protocol, Weights } from "@fedguard/federation"
+
+import { Auth, Protocol } from "@fedguard/app-kit"
+import { Weights } from "@fedguard/federation"
 import { Heartbeat, HeartbeatSender } from "@fedguard/heartbeat"
 import { Connection, Envelope, PeerId, Transport } from "@fedguard/transport"
 import { NodeTransport } from "@fedguard/transport-node"

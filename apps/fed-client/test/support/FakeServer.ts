@@ -2,8 +2,10 @@
  * Test fixtures: a scripted server on the in-memory network, the client's
  * settings, a tiny training set, and a recorder of the client's events.
  */
+
+import { Protocol } from "@fedguard/app-kit"
 import type { Dataset } from "@fedguard/federation"
-import { Model, Protocol, Weights } from "@fedguard/federation"
+import { Model, Weights } from "@fedguard/federation"
 import { Heartbeat } from "@fedguard/heartbeat"
 import { type Connection, Envelope, InMemoryTransport, Transport } from "@fedguard/transport"
 import { type Duration, Effect, type Fiber, Layer, Queue, Random, Ref, Schema, Stream } from "effect"

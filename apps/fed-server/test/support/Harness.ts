@@ -3,7 +3,9 @@
  * scripted clients that do the real handshake and answer each model with an
  * update the test chooses (honest, NaN, wrong length, …).
  */
-import { Auth, FedAvg, Model, Protocol, Weights } from "@fedguard/federation"
+
+import { Auth, Protocol } from "@fedguard/app-kit"
+import { FedAvg, Model, Weights } from "@fedguard/federation"
 import { Connection, type Envelope, InMemoryTransport } from "@fedguard/transport"
 import { Effect, Layer, Option, Redacted, Schema, type Scope, Stream } from "effect"
 import { ClientSession } from "../../src/ClientSession.ts"

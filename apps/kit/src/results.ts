@@ -8,12 +8,9 @@
  * @since 0.1.0
  */
 import { writeFile } from "node:fs/promises"
+import { NodeServices } from "@effect/platform-node"
+import { Dataset, Mnist, type Model, Partition, Simulation } from "@fedguard/federation"
 import { Cause, Clock, Console, Effect } from "effect"
-import * as Dataset from "./Dataset.ts"
-import * as Mnist from "./Mnist.ts"
-import type * as Model from "./Model.ts"
-import * as Partition from "./Partition.ts"
-import * as Simulation from "./Simulation.ts"
 
 interface Setting {
   readonly model: Model.Name
@@ -159,6 +156,7 @@ const main = Effect.gen(function* () {
 
 Effect.runFork(
   main.pipe(
+    Effect.provide(NodeServices.layer),
     Effect.catchCause((cause) =>
       Console.error(Cause.pretty(cause)).pipe(
         Effect.andThen(

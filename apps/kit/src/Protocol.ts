@@ -17,9 +17,10 @@
  *
  * @since 0.1.0
  */
+
+import { Model } from "@fedguard/federation"
 import { Envelope, TransportError } from "@fedguard/transport"
 import { Effect, Schema } from "effect"
-import * as Model from "./Model.ts"
 
 /**
  * @since 0.1.0

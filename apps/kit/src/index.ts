@@ -1,0 +1,10 @@
+/**
+ * @since 0.2.0
+ */
+export * as Auth from "./Auth.ts"
+export * as Cli from "./Cli.ts"
+export * as EventLog from "./EventLog.ts"
+export * as ParentWatch from "./ParentWatch.ts"
+export * as Protocol from "./Protocol.ts"
+export * as Report from "./Report.ts"
+export * as Settings from "./Settings.ts"
