@@ -4,7 +4,8 @@
  *
  * @since 0.2.0
  */
-import { Context, Effect, Layer, PubSub, type Scope, Stream } from "effect"
+import { EventLog } from "@fedguard/app-kit"
+import { Context, Effect, Layer, type Scope, type Stream } from "effect"
 import * as ClientEvent from "./ClientEvent.ts"
 
 /**
@@ -47,11 +48,5 @@ export class ClientEvents extends Context.Service<
  */
 export const layer: Layer.Layer<ClientEvents> = Layer.effect(
   ClientEvents,
-  Effect.gen(function* () {
-    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<ClientEvent.ClientEvent>(), PubSub.shutdown)
-    return ClientEvents.of({
-      publish: (event) => Effect.andThen(ClientEvent.lines.log(event), PubSub.publish(pubsub, event)),
-      subscribe: Effect.map(PubSub.subscribe(pubsub), Stream.fromSubscription),
-    })
-  }),
+  Effect.map(EventLog.hub(ClientEvent.lines), ClientEvents.of),
 )

@@ -4,7 +4,8 @@
  *
  * @since 0.2.0
  */
-import { Context, Effect, Layer, PubSub, type Scope, Stream } from "effect"
+import { EventLog } from "@fedguard/app-kit"
+import { Context, Effect, Layer, type Scope, type Stream } from "effect"
 import * as ServerEvent from "./ServerEvent.ts"
 
 /**
@@ -36,11 +37,5 @@ export class ServerEvents extends Context.Service<
  */
 export const layer: Layer.Layer<ServerEvents> = Layer.effect(
   ServerEvents,
-  Effect.gen(function* () {
-    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<ServerEvent.ServerEvent>(), PubSub.shutdown)
-    return ServerEvents.of({
-      publish: (event) => Effect.andThen(ServerEvent.lines.log(event), PubSub.publish(pubsub, event)),
-      subscribe: Effect.map(PubSub.subscribe(pubsub), Stream.fromSubscription),
-    })
-  }),
+  Effect.map(EventLog.hub(ServerEvent.lines), ServerEvents.of),
 )

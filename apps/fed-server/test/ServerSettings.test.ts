@@ -4,20 +4,14 @@ import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Settings } from "@fedguard/app-kit"
-import { Duration, Effect, Option, Redacted, type Schema } from "effect"
+import { Duration, Effect, Redacted, type Schema } from "effect"
 import * as ServerSettings from "../src/ServerSettings.ts"
 
 const load = <S extends Schema.Struct<Schema.Struct.Fields>>(
   schema: S,
   envPrefix: string,
   flags: Record<string, string>,
-) =>
-  Settings.load(schema, {
-    flags: Object.fromEntries(Object.entries(flags).map(([key, value]) => [key, Option.some(value)])),
-    env: {},
-    envPrefix,
-    configFile: Option.none(),
-  }).pipe(Effect.provide(NodeServices.layer))
+) => Settings.loadFlags(schema, envPrefix, flags).pipe(Effect.provide(NodeServices.layer))
 
 // The one line the binary prints (after its name) for settings that fail to load.
 const failure = <E>(loading: Effect.Effect<unknown, E>) =>

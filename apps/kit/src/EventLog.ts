@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, type Layer, Logger, Option, Schema } from "effect"
+import { Effect, type Layer, Logger, Option, PubSub, Schema, type Scope, Stream } from "effect"
 
 const eventName = /^[a-z]+(?:-[a-z]+)*$/
 
@@ -123,3 +123,38 @@ export const codec = <S extends Schema.Codec<{ readonly _tag: string }, { readon
 
   return { log, fromLine, fromObject, nameOf: (tag: S["Type"]["_tag"]) => specs[tag].name } as const
 }
+
+/**
+ * An event hub: `publish` logs the event's line (through `log`, from
+ * {@link codec}), then delivers the event to every subscriber, in that order,
+ * so a line is never later than a reaction to it; `subscribe` subscribes at
+ * once in the caller's Scope, so nothing published after it returns is
+ * missed. The `PubSub` is unbounded (events are rare: a few per client and
+ * per round) and shut down with the Scope the hub is built in.
+ *
+ * @example
+ * ```ts
+ * export const layer = Layer.effect(ServerEvents, EventLog.hub(ServerEvent.lines))
+ * ```
+ *
+ * @since 0.2.0
+ * @category hubs
+ */
+export interface Hub<E> {
+  readonly publish: (event: E) => Effect.Effect<void>
+  readonly subscribe: Effect.Effect<Stream.Stream<E>, never, Scope.Scope>
+}
+
+/**
+ * Builds a {@link Hub} for the events `lines` renders.
+ *
+ * @since 0.2.0
+ * @category hubs
+ */
+export const hub = <E>(lines: {
+  readonly log: (event: E) => Effect.Effect<void>
+}): Effect.Effect<Hub<E>, never, Scope.Scope> =>
+  Effect.map(Effect.acquireRelease(PubSub.unbounded<E>(), PubSub.shutdown), (pubsub) => ({
+    publish: (event: E) => Effect.andThen(lines.log(event), PubSub.publish(pubsub, event)),
+    subscribe: Effect.map(PubSub.subscribe(pubsub), Stream.fromSubscription),
+  }))

@@ -561,3 +561,24 @@ export const load = Effect.fnUntraced(function* <S extends Schema.Struct<Schema.
   }
   return settings
 })
+
+/**
+ * {@link load} from a plain record of flag values (`{ heartbeatTimeout: "1s" }`),
+ * with no environment and no config file: for settings built in code (an
+ * embedding program, a test) that must pass the same validation as a command
+ * line.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const loadFlags = <S extends Schema.Struct<Schema.Struct.Fields>>(
+  schema: S,
+  envPrefix: string,
+  flags: Readonly<Record<string, string>>,
+) =>
+  load(schema, {
+    flags: Object.fromEntries(Object.entries(flags).map(([key, value]) => [key, Option.some(value)])),
+    env: {},
+    envPrefix,
+    configFile: Option.none(),
+  })
