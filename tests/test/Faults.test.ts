@@ -3,8 +3,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Report } from "@fedguard/app-kit"
-import type * as ServerEvent from "@fedguard/fed-server/ServerEvent"
-import { Effect, Schema } from "effect"
+import * as ServerEvent from "@fedguard/fed-server/ServerEvent"
+import { Effect, Option, Schema } from "effect"
 import { is, portOf, startClient, startServer, waitFor } from "./support/Processes.ts"
 
 const secret = "faults-secret-123"
@@ -89,6 +89,10 @@ describe("fault tolerance over TCP (200 ms beats, 1 s timeout)", () => {
         yield* waitFor(server, is("TrainingCompleted"))
         // Exactly one offline transition for the kill, whichever of socket close and deadline came first.
         assert.strictEqual(server.seen().filter(is("ClientWentOffline", (e) => e.id === "c3")).length, 1)
+        // And it is said once: every line of the server's log is one of its typed events (no
+        // free-text line from a library next to the structured one).
+        const stray = server.lines().filter((line) => Option.isNone(ServerEvent.fromLine(line)))
+        assert.deepStrictEqual(stray, [])
         assert.strictEqual(yield* server.exitCode, 0, server.stderr())
         const report = readReport(reportPath)
         assert.strictEqual(report.rounds.length, 30)

@@ -9,8 +9,9 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Cli } from "@fedguard/app-kit"
 import { Cause, Effect, Exit, Option, Schema } from "effect"
-import { CliError, CliOutput, Command, Flag } from "effect/cli"
+import { CliError, Command, Flag } from "effect/cli"
 import * as Demo from "./Demo.ts"
 import * as FaultPlan from "./FaultPlan.ts"
 
@@ -69,25 +70,13 @@ const demo = Command.make(
   (options) => Demo.run(options).pipe(Effect.asVoid, Effect.scoped),
 ).pipe(Command.withDescription("Runs a demo federation: fed-server + N fed-client processes on 127.0.0.1"))
 
-const say = (line: string) => Effect.sync(() => process.stderr.write(`fedguard-demo: ${line}\n`))
-
-// A bad flag gets one line naming it, not the whole help; `--help` still prints the help.
-const oneLineErrors = CliOutput.layerPresenter({
-  present: (event) =>
-    event._tag === "InvalidInvocation"
-      ? say(event.errors.map((error) => error.message).join("; "))
-      : CliOutput.defaultPresenter.present(event),
-})
-
 const isUsageError = (error: unknown) =>
   (CliError.isCliError(error) && error._tag === "ShowHelp" && error.errors.length > 0) ||
   error instanceof FaultPlan.InvalidFault
 
-const program = Command.run(demo, { version: "0.2.0" }).pipe(
-  Effect.tapError((error) => (CliError.isCliError(error) ? Effect.void : say(error.message))),
-  Effect.provide(oneLineErrors),
-  Effect.provide(NodeServices.layer),
-)
+// The apps' command runner: `--flag -5s` read as a value, and a bad flag as one line with a
+// hint instead of the whole help.
+const program = Cli.run(demo, "0.2.0").pipe(Effect.provide(NodeServices.layer))
 
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,

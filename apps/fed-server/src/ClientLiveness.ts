@@ -84,7 +84,9 @@ export const make = Effect.fnUntraced(function* (
   const directory = yield* ClientDirectory
   const events = yield* ServerEvents
   const neighbors = yield* NeighborRegistry.NeighborRegistry
-  const tracker = yield* LivenessTracker.make(options)
+  // The server publishes (and logs) every transition as a ServerEvent: the tracker's own lines
+  // would say each one twice.
+  const tracker = yield* LivenessTracker.make({ ...options, logTransitions: false })
   for (const id of options.clientIds ?? []) yield* tracker.register(PeerId.make(id))
 
   // The tracker's decisions, carried out: close, skip sends, publish.

@@ -112,9 +112,14 @@ export const run = (
     const events = yield* ServerEvents.ServerEvents
     const sessions = yield* ClientSession.ClientSession
     const job = yield* TrainingJob.TrainingJob
-    const listener = yield* transport
-      .listen(`${settings.host}:${settings.port}`)
-      .pipe(Effect.mapError((error) => new ServerFailed({ reason: `cannot listen: ${error.message}` })))
+    const listener = yield* transport.listen(`${settings.host}:${settings.port}`).pipe(
+      Effect.mapError(
+        (error) =>
+          new ServerFailed({
+            reason: `cannot listen on ${settings.host}:${settings.port}: ${"reason" in error ? error.reason : error.message}`,
+          }),
+      ),
+    )
     const port = Number(listener.address.slice(listener.address.lastIndexOf(":") + 1))
     yield* events.publish(new ServerEvent.Listening({ host: settings.host, port }))
     yield* Effect.forkScoped(sessions.accept(listener.connections))

@@ -94,7 +94,10 @@ export interface DetectionLatency {
  * fixed-timeout detector and is ignored when `detector` is given;
  * `joinTimeout` (default 120 s, from registration) reports never-joined
  * clients; `minClients` (default 1; 0 disables) drives `QuorumLost` /
- * `QuorumRestored`.
+ * `QuorumRestored`; `logTransitions` (default `true`) logs each transition
+ * (came online, went offline, never joined, quorum lost or restored) as a
+ * line; an application that publishes the events and logs them itself turns
+ * it off, so a transition is never logged twice.
  *
  * @since 0.1.0
  * @category models
@@ -104,6 +107,7 @@ export interface Options {
   readonly joinTimeout?: Duration.Input | undefined
   readonly minClients?: number | undefined
   readonly detector?: FailureDetector.FailureDetector | undefined
+  readonly logTransitions?: boolean | undefined
 }
 
 /**
@@ -206,7 +210,11 @@ export const make: (options?: Options) => Effect.Effect<LivenessTracker["Service
     let logs: Array<Effect.Effect<void>> = []
     const suppressed = { online: 0, offline: 0, neverJoined: 0 }
     const logBurst = 20
+    // An application that publishes the events itself (and logs them) turns these lines off, so
+    // one transition is not logged twice.
+    const logging = options.logTransitions ?? true
     const logTransition = (kind: keyof typeof suppressed, line: () => Effect.Effect<void>) => {
+      if (!logging) return
       if (logs.length < logBurst) logs.push(line())
       else suppressed[kind]++
     }
@@ -229,13 +237,13 @@ export const make: (options?: Options) => Effect.Effect<LivenessTracker["Service
           quorumHeld = true
           if (quorumReached) {
             PubSub.publishUnsafe(pubsub, new QuorumRestored({ at, alive, minClients }, valid))
-            logs.push(Effect.logInfo(`quorum restored: ${alive} clients alive (minimum ${minClients})`))
+            if (logging) logs.push(Effect.logInfo(`quorum restored: ${alive} clients alive (minimum ${minClients})`))
           }
           quorumReached = true
         } else if (quorumHeld && alive < minClients) {
           quorumHeld = false
           PubSub.publishUnsafe(pubsub, new QuorumLost({ at, alive, minClients }, valid))
-          logs.push(Effect.logWarning(`quorum lost: ${alive} clients alive (minimum ${minClients})`))
+          if (logging) logs.push(Effect.logWarning(`quorum lost: ${alive} clients alive (minimum ${minClients})`))
         }
       }
       if (waiters.size > 0) {

@@ -402,6 +402,25 @@ describe("LivenessTracker logging", () => {
     ),
   )
 
+  it.effect("with logTransitions off it logs no transition above DEBUG (the events still flow)", () =>
+    capture((lines) =>
+      Effect.gen(function* () {
+        const { tracker, events } = yield* setup({ logTransitions: false, minClients: 1 })
+        yield* tracker.register(a)
+        yield* tracker.beat(a, beatFrom(a, 4))
+        yield* TestClock.adjust(TIMEOUT)
+        assert.isTrue(lines.includes("Debug: heartbeat 4 from client-a"))
+        // Nothing above DEBUG: no came-online, went-offline or quorum-lost line.
+        assert.deepStrictEqual(
+          lines.filter((line) => !line.startsWith("Debug: ")),
+          [],
+        )
+        const tags = events.map((event) => event._tag)
+        assert.includeMembers(tags, ["ClientCameOnline", "ClientWentOffline", "QuorumLost"])
+      }),
+    ),
+  )
+
   it.effect("summarises a storm of offline transitions after the first 20 lines", () =>
     capture((lines) =>
       Effect.gen(function* () {

@@ -22,6 +22,8 @@ export interface Running<E> {
   readonly events: Stream.Stream<Timed<E>>
   /** Every event seen so far. */
   readonly seen: () => ReadonlyArray<Timed<E>>
+  /** Every stdout line so far, raw (for tests about the log itself). */
+  readonly lines: () => ReadonlyArray<string>
   readonly stderr: () => string
   readonly exitCode: Effect.Effect<number | null>
 }
@@ -36,6 +38,7 @@ const start = <E>(
   Effect.gen(function* () {
     const events = yield* Queue.unbounded<Timed<E>, import("effect").Cause.Done>()
     const seen: Array<Timed<E>> = []
+    const raw: Array<string> = []
     const exited = yield* Deferred.make<number | null>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
@@ -56,6 +59,7 @@ const start = <E>(
       const lines = pending.split("\n")
       pending = lines.pop() ?? ""
       for (const line of lines) {
+        raw.push(line)
         const event = fromLine(line)
         if (Option.isSome(event)) {
           const timed = Object.assign(Object.create(Object.getPrototypeOf(event.value)), event.value, {
@@ -75,6 +79,7 @@ const start = <E>(
       process: child,
       events: Stream.fromEffectRepeat(Queue.take(events)),
       seen: () => seen,
+      lines: () => raw,
       stderr: () => stderr,
       exitCode: Deferred.await(exited),
     }
