@@ -113,6 +113,8 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
       const { outcome } = yield* roundWith(infinite)
       assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "rejected: non-finite weights" }])
       yield* assertHonestThreeAveraged(outcome)
+      // Rejected at once: the round ends when the last honest update arrives, no clock moved.
+      assert.strictEqual(outcome.durationMs, 0)
     }).pipe(withServer(settings)),
   )
 
@@ -124,6 +126,8 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
       const { outcome } = yield* roundWith(short)
       assert.match(exclusionsOf(outcome)[0]!.reason, /^rejected: wrong length: 31396 bytes, expected 31400/)
       yield* assertHonestThreeAveraged(outcome)
+      // Rejected at once: the round ends when the last honest update arrives, no clock moved.
+      assert.strictEqual(outcome.durationMs, 0)
     }).pipe(withServer(settings)),
   )
 
@@ -135,6 +139,8 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
       const { outcome } = yield* roundWith(long)
       assert.match(exclusionsOf(outcome)[0]!.reason, /^rejected: wrong length: more than 31400 bytes/)
       yield* assertHonestThreeAveraged(outcome)
+      // Rejected at once: the round ends when the last honest update arrives, no clock moved.
+      assert.strictEqual(outcome.durationMs, 0)
     }).pipe(withServer(settings)),
   )
 
@@ -146,6 +152,8 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
         { id: "c1", reason: "rejected: stale round 7 (round 1 is running)" },
       ])
       yield* assertHonestThreeAveraged(outcome)
+      // Rejected at once: the round ends when the last honest update arrives, no clock moved.
+      assert.strictEqual(outcome.durationMs, 0)
     }).pipe(withServer(settings)),
   )
 
@@ -182,6 +190,8 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
         { id: "c1", reason: "rejected: claims 5000 samples, more than the 1000 declared at join" },
       ])
       yield* assertHonestThreeAveraged(outcome)
+      // Rejected at once: the round ends when the last honest update arrives, no clock moved.
+      assert.strictEqual(outcome.durationMs, 0)
     }).pipe(withServer(settings)),
   )
 
