@@ -84,7 +84,10 @@ const route = (deps: Deps, session: Session, item: Connection.Inbound) =>
     const { id, connection } = session
     if (item._tag === "Transfer") {
       yield* deps.liveness.signOfLife(id)
-      if (item.transfer.tag === "update") return yield* deps.coordinator.receive(id, item.transfer)
+      // Read in its own fiber of the session's Scope: an upload that stops moving must not hold
+      // the heartbeats queued behind it (FLARE's frozen stream), or a live client would be
+      // marked offline.
+      if (item.transfer.tag === "update") return yield* Effect.forkScoped(deps.coordinator.receive(id, item.transfer))
       return yield* item.transfer.abort(`unexpected transfer ${item.transfer.tag}`)
     }
     if (item.envelope.tag === Heartbeat.heartbeatTag) {
@@ -107,6 +110,8 @@ const runSession = (deps: Deps) => (session: Session) =>
     const outcome = yield* session.connection.inbound.pipe(
       Stream.runForEach((item) => route(deps, session, item)),
       Effect.result,
+      // The session's Scope: uploads still being read end with it.
+      Effect.scoped,
     )
     if (yield* deps.directory.release(session.id, session.generation)) {
       const reason = Result.isFailure(outcome) ? `disconnected: ${outcome.failure.message}` : "disconnected"

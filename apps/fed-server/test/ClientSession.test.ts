@@ -5,7 +5,17 @@ import { type Connection, Envelope } from "@fedguard/transport"
 import { Effect, Exit, Fiber, Option, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { RoundCoordinator } from "../src/RoundCoordinator.ts"
-import { honest, scriptedClient, secret, serverUp, settingsWith, settle, until, withServer } from "./support/Harness.ts"
+import {
+  honest,
+  paramCount,
+  scriptedClient,
+  secret,
+  serverUp,
+  settingsWith,
+  settle,
+  until,
+  withServer,
+} from "./support/Harness.ts"
 
 const settings = settingsWith()
 
@@ -182,6 +192,32 @@ describe("ClientLiveness: one way to offline", () => {
         assert.isFalse(yield* connection.isOpen)
         yield* settle()
         assert.strictEqual(seen.filter((e) => e._tag === "ClientWentOffline").length, 1)
+      }).pipe(withServer(settings)),
+  )
+
+  it.effect(
+    "an upload that stops moving mid-stream does not hold the heartbeats behind it: the client stays online",
+    () =>
+      Effect.gen(function* () {
+        const { network, seen } = yield* serverUp
+        const connection = yield* network.endpoint("c1").connect("server:1")
+        assert.strictEqual(yield* joinAs(connection, "c1"), "welcome")
+        // Half an update, then nothing more (FLARE's frozen stream), while the heartbeats go on.
+        const half = new Uint8Array(paramCount * 2)
+        yield* Effect.forkChild(
+          connection.sendBytes(
+            { tag: "update", meta: { round: 1, samples: 10, trainLoss: 0.5 }, totalBytes: paramCount * 4 },
+            Stream.concat(Stream.make(half), Stream.never),
+          ),
+        )
+        for (let seq = 1; seq <= 4; seq++) {
+          yield* TestClock.adjust("4 seconds")
+          yield* connection.send(Envelope.make("heartbeat", { from: "c1", seq }))
+          yield* settle()
+        }
+        // 16 s with the upload frozen, against a 5 s heartbeat timeout.
+        assert.isFalse(seen.some((e) => e._tag === "ClientWentOffline"))
+        assert.isTrue(yield* connection.isOpen)
       }).pipe(withServer(settings)),
   )
 
