@@ -16,6 +16,7 @@
 import { Protocol } from "@fedguard/app-kit"
 import { FedAvg, Weights } from "@fedguard/federation"
 import { NeighborRegistry } from "@fedguard/retry"
+import { AckProgressWatchdog } from "@fedguard/stall-guard"
 import { Connection, PeerId } from "@fedguard/transport"
 import { Clock, Context, Duration, Effect, Layer, Option, Queue, Result, type Scope, Stream } from "effect"
 import { ClientDirectory } from "./ClientDirectory.ts"
@@ -96,6 +97,7 @@ const sendFailure = (error: { readonly _tag: string }): RoundState.ExclusionReas
     case "ConnectionClosed":
       return { _tag: "Offline" }
     case "SendTimeout":
+    case "AckStalled":
     case "TimeoutError":
       return { _tag: "Stalled" }
     default:
@@ -210,7 +212,11 @@ const sendModel = (deps: Deps, round: number, model: Uint8Array, id: string, onS
       return yield* Queue.offer(deps.mailbox, { _tag: "SendFailed", round, id, reason: { _tag: "Offline" } })
     }
     const header = { tag: "model", meta: { round, paramCount: deps.paramCount }, totalBytes: model.byteLength }
-    const send = session.value.connection.sendBytes(header, Stream.make(model), { idleTimeout: deps.sendIdleTimeout })
+    const connection = session.value.connection
+    const send = AckProgressWatchdog.watch(
+      (onProgress) => connection.sendBytes(header, Stream.make(model), { onProgress }),
+      { ackProgressTimeout: deps.sendIdleTimeout },
+    )
     yield* deps.neighbors.send(PeerId.make(id), send).pipe(
       Effect.timeout(deps.roundTimeoutMs),
       Effect.matchEffect({

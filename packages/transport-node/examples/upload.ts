@@ -8,7 +8,7 @@ const upload = Effect.gen(function* () {
   const transport = yield* Transport.Transport
   const server = yield* transport.connect("10.0.0.5:7070")
   yield* server.send(Envelope.make("join", { client: "client-7" }))
-  yield* server.sendBytes({ tag: "update", meta: { round: 3 } }, Stream.make(weights), { idleTimeout: "30 seconds" })
+  yield* server.sendBytes({ tag: "update", meta: { round: 3 } }, Stream.make(weights))
   yield* server.close("round done")
 })
 

@@ -1,5 +1,6 @@
 import * as ChildProcess from "node:child_process"
 import { assert, describe, it } from "@effect/vitest"
+import { AckProgressWatchdog } from "@fedguard/stall-guard"
 import { Envelope, FrameCodec, Transport } from "@fedguard/transport"
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, Option, Queue, Stream } from "effect"
 import * as NodeTransport from "../src/NodeTransport.ts"
@@ -102,7 +103,7 @@ describe("NodeTransport", () => {
     const windowed = NodeTransport.layer({ ...timeouts, chunkBytes: 64 * 1024, windowBytes: 256 * 1024 })
 
     it.live(
-      "stops a sender at its window when the receiver stops reading, and idleTimeout fails it with SendTimeout",
+      "stops a sender at its window when the receiver stops pulling, and the AckProgressWatchdog fails it with AckStalled",
       () =>
         Effect.gen(function* () {
           const transport = yield* Transport.Transport
@@ -113,10 +114,17 @@ describe("NodeTransport", () => {
           const serverInbox = yield* inbox(server)
           const acked: Array<number> = []
           const sending = yield* Effect.forkChild(
-            client.sendBytes({ tag: "update" }, patternStream(8 * MiB), {
-              idleTimeout: "300 millis",
-              onProgress: (n) => Effect.sync(() => acked.push(n)),
-            }),
+            AckProgressWatchdog.watch(
+              (onProgress) =>
+                client.sendBytes({ tag: "update" }, patternStream(8 * MiB), {
+                  onProgress: (n) =>
+                    Effect.andThen(
+                      onProgress(n),
+                      Effect.sync(() => acked.push(n)),
+                    ),
+                }),
+              { ackProgressTimeout: "300 millis", checkInterval: "50 millis" },
+            ),
           )
           // The server takes the announcement but never pulls the bytes.
           const announced = yield* Queue.take(serverInbox)
@@ -124,14 +132,16 @@ describe("NodeTransport", () => {
           const clientStats = yield* client.stats
           const serverStats = yield* server.stats
           assert.strictEqual(announced._tag, "Transfer")
-          assert.strictEqual(failureOf(exit)?._tag, "SendTimeout")
+          assert.strictEqual(failureOf(exit)?._tag, "AckStalled")
           assert.deepStrictEqual(acked, [])
+          // The stream failed, not the connection: heartbeats and other messages still flow.
+          assert.isTrue(yield* client.isOpen)
           assert.strictEqual(clientStats.bytesOut, 256 * 1024)
           assert.strictEqual(serverStats.bytesIn, 256 * 1024)
         }).pipe(Effect.provide(windowed), Effect.timeout("10 seconds")),
     )
 
-    it.live("does not time out a receiver that reads slowly but steadily", () =>
+    it.live("does not trip the AckProgressWatchdog on a receiver that reads slowly but steadily", () =>
       Effect.gen(function* () {
         const transport = yield* Transport.Transport
         const listener = yield* transport.listen("127.0.0.1:0")
@@ -140,7 +150,10 @@ describe("NodeTransport", () => {
         const server = yield* Queue.take(connections)
         const serverInbox = yield* inbox(server)
         const sending = yield* Effect.forkChild(
-          client.sendBytes({ tag: "update" }, patternStream(2 * MiB), { idleTimeout: "300 millis" }),
+          AckProgressWatchdog.watch(
+            (onProgress) => client.sendBytes({ tag: "update" }, patternStream(2 * MiB), { onProgress }),
+            { ackProgressTimeout: "300 millis", checkInterval: "50 millis" },
+          ),
         )
         const item = yield* Queue.take(serverInbox)
         if (item._tag !== "Transfer") return assert.fail("expected a byte stream")

@@ -5,10 +5,10 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Deferred, Duration, Effect, Option, Queue, type Schema, type Scope, Stream } from "effect"
+import { type Cause, Deferred, Effect, Option, Queue, type Schema, type Scope, Stream } from "effect"
 import type { Envelope } from "./Envelope.ts"
 import type { Frame } from "./Frame.ts"
-import { ConnectionClosed, DecodeError, Rejected, SendTimeout, type TransportError } from "./TransportError.ts"
+import { ConnectionClosed, DecodeError, Rejected, type TransportError } from "./TransportError.ts"
 
 /**
  * An ordered, reliable pipe of frames: what a concrete transport (a TCP
@@ -28,8 +28,8 @@ export interface Link {
 
 /**
  * Tuning of a connection. Defaults: 64 KiB chunks, a 1 MiB in-flight window
- * per byte stream, 4 MiB of buffered bytes accepted per incoming stream, 1024
- * queued inbound items, and no idle timeout on ACK progress.
+ * per byte stream, 4 MiB of buffered bytes accepted per incoming stream, and
+ * 1024 queued inbound items.
  *
  * @since 0.1.0
  * @category models
@@ -60,15 +60,19 @@ export interface TransferHeader {
 
 /**
  * Options of one outgoing byte stream. `onProgress` sees every advance of the
- * acknowledged offset; `idleTimeout` fails the send with `SendTimeout` when
- * the window is full and no ACK arrives for that long (the receiver stalled).
+ * acknowledged offset (the cumulative bytes the receiver consumed), before
+ * the sender resumes.
+ *
+ * A send waits for ACKs as long as the connection is open: a receiver that
+ * stops consuming holds it at its window. To bound that wait, run the send
+ * under `@fedguard/stall-guard`'s `AckProgressWatchdog.watch`, which reads
+ * this callback (the former `idleTimeout` option was that, a second time).
  *
  * @since 0.1.0
  * @category models
  */
 export interface SendBytesOptions {
   readonly onProgress?: ((ackedBytes: number) => Effect.Effect<void>) | undefined
-  readonly idleTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -397,27 +401,15 @@ export const make = Effect.fnUntraced(function* (
   const failureOf = (state: Outgoing): TransportError | undefined =>
     state.failure ?? (closedReason === undefined ? undefined : new ConnectionClosed({ peer, reason: closedReason }))
 
-  // Suspends until `ready` holds, the stream fails, or the idle timeout passes without progress.
-  const waitUntil = (
-    state: Outgoing,
-    ready: () => boolean,
-    idleTimeout: Duration.Input | undefined,
-  ): Effect.Effect<void, TransportError> =>
+  // Suspends until `ready` holds or the stream fails.
+  const waitUntil = (state: Outgoing, ready: () => boolean): Effect.Effect<void, TransportError> =>
     Effect.suspend(() => {
       const failure = failureOf(state)
       if (failure !== undefined) return Effect.fail(failure)
       if (ready()) return Effect.void
       const wake = Deferred.makeUnsafe<void>()
       state.wake = wake
-      const wait = Deferred.await(wake)
-      const bounded =
-        idleTimeout === undefined
-          ? wait
-          : Effect.timeoutOrElse(wait, {
-              duration: idleTimeout,
-              orElse: () => Effect.fail(new SendTimeout({ peer, timeoutMs: Duration.toMillis(idleTimeout) })),
-            })
-      return bounded.pipe(Effect.andThen(waitUntil(state, ready, idleTimeout)))
+      return Deferred.await(wake).pipe(Effect.andThen(waitUntil(state, ready)))
     })
 
   const sendBytes = <E>(
@@ -442,7 +434,6 @@ export const make = Effect.fnUntraced(function* (
         waitUntil(
           state,
           () => state.sent === state.acked || state.sent - state.acked + piece.byteLength <= windowBytes,
-          sendOptions.idleTimeout,
         ).pipe(
           Effect.andThen(
             Effect.suspend(() => {
@@ -470,7 +461,7 @@ export const make = Effect.fnUntraced(function* (
       }).pipe(
         Effect.andThen(Stream.runForEach(data, sendBuffer)),
         Effect.andThen(Effect.suspend(() => enqueueBulk({ _tag: "StreamEnd", id, totalBytes: state.sent }))),
-        Effect.andThen(waitUntil(state, () => state.acked === state.sent, sendOptions.idleTimeout)),
+        Effect.andThen(waitUntil(state, () => state.acked === state.sent)),
         Effect.map(() => {
           completed = true
           return { id, bytes: state.sent, chunks }
