@@ -50,6 +50,20 @@ export class RoundTrained extends Schema.TaggedClass<RoundTrained>()("RoundTrain
 }) {}
 
 /**
+ * A round's upload did not get through: it stopped moving (`AckStalled`, after
+ * its retries on fresh streams) or the server gave up on it. Only this round
+ * is lost; the session goes on.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class UploadFailed extends Schema.TaggedClass<UploadFailed>()("UploadFailed", {
+  id: Schema.String,
+  round: Schema.Int,
+  reason: Schema.String,
+}) {}
+
+/**
  * The session ended before training completed, for a retryable reason
  * (`PeerLost`, connection ended, no welcome in time); the client reconnects
  * after `reconnectInMs` (from `@fedguard/retry`'s policy, with jitter).
@@ -123,6 +137,7 @@ export const ClientEvent = Schema.Union([
   ConnectFailed,
   Joined,
   RoundTrained,
+  UploadFailed,
   ServerLost,
   Refused,
   ServerMisbehaved,
@@ -147,6 +162,7 @@ export const lines = EventLog.codec(ClientEvent, {
   ConnectFailed: { name: "connect-failed", level: "Warning" },
   Joined: { name: "joined", level: "Info" },
   RoundTrained: { name: "round-trained", level: "Info" },
+  UploadFailed: { name: "upload-failed", level: "Warning" },
   ServerLost: { name: "server-lost", level: "Warning" },
   Refused: { name: "refused", level: "Error" },
   ServerMisbehaved: { name: "server-misbehaved", level: "Error" },

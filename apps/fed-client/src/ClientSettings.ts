@@ -60,6 +60,7 @@ const Fields = Schema.Struct({
   joinTimeout: Settings.positiveMillis("30s"),
   heartbeatInterval: Schema.optionalKey(Settings.PositiveMillis),
   heartbeatTimeout: Schema.optionalKey(Settings.PositiveMillis),
+  faultStallUpload: Schema.optionalKey(int(1, 1_000_000)),
 })
 
 type Fields = typeof Fields.Type
@@ -104,6 +105,8 @@ export const descriptions: Record<keyof ClientSettings, string> = {
   joinTimeout: "Longest wait from connecting to the server's welcome; then reconnect (default 30s)",
   heartbeatInterval: "Override the server's heartbeat interval",
   heartbeatTimeout: "Override how long without acks before the server is lost; longer than the interval",
+  faultStallUpload:
+    "Fault injection (tests, the demo): in this round the upload stops sending mid-stream while heartbeats go on",
 }
 
 /**
@@ -114,5 +117,6 @@ export const descriptions: Record<keyof ClientSettings, string> = {
  * @since 0.1.0
  * @category embedding
  */
-export const retryPolicy = (settings: ClientSettings): RetryPolicy.RetryPolicy =>
-  RetryPolicy.make(Settings.project(retryKeys, settings))
+export const retryPolicy = (
+  settings: Pick<ClientSettings, "maxRetries" | "retryBaseDelay" | "retryMaxDelay">,
+): RetryPolicy.RetryPolicy => RetryPolicy.make(Settings.project(retryKeys, settings))

@@ -8,8 +8,10 @@
 
 import { Protocol } from "@fedguard/app-kit"
 import { Model, Training, Weights } from "@fedguard/federation"
+import { Retry, RetryPolicy } from "@fedguard/retry"
+import { AckProgressWatchdog } from "@fedguard/stall-guard"
 import type { Connection, TransportError } from "@fedguard/transport"
-import { Clock, Context, Effect, Fiber, Queue, Schema, type Scope, Stream } from "effect"
+import { Clock, Context, Effect, Fiber, Queue, References, Result, Schema, type Scope, Stream } from "effect"
 import * as ClientEvent from "./ClientEvent.ts"
 import { ClientEvents } from "./ClientEvents.ts"
 import { LocalData } from "./LocalData.ts"
@@ -33,7 +35,7 @@ export interface GlobalModel {
  */
 export type TrainingSettings = Pick<
   typeof Protocol.Welcome.Type,
-  "model" | "localEpochs" | "batchSize" | "learningRate"
+  "model" | "localEpochs" | "batchSize" | "learningRate" | "ackProgressTimeoutMs" | "checkIntervalMs"
 >
 
 /**
@@ -51,6 +53,14 @@ export interface Options {
   readonly shardIndex: number
   readonly training: TrainingSettings
   readonly connection: Pick<Connection.Connection, "sendBytes">
+  /** How a stalled upload is retried on a fresh stream (default: `RetryPolicy.defaults`). */
+  readonly retry?: RetryPolicy.RetryPolicy | undefined
+  /**
+   * A fault for tests and the demo: in this round the upload sends half its
+   * bytes and then nothing more, while heartbeats go on (NVIDIA FLARE's frozen
+   * stream). Only the first attempt stalls; its retry is a fresh stream.
+   */
+  readonly faultStallUpload?: number | undefined
 }
 
 /**
@@ -113,14 +123,35 @@ export const make = Effect.fnUntraced(function* (
       indices: local.shard,
     })
     const upload = Weights.encode(trained.params)
-    yield* options.connection.sendBytes(
-      {
-        tag: "update",
-        meta: encodeUpdateMeta({ round: global.round, samples: trained.samples, trainLoss: trained.loss }),
-        totalBytes: upload.byteLength,
-      },
-      Stream.make(upload),
-    )
+    const header = {
+      tag: "update",
+      meta: encodeUpdateMeta({ round: global.round, samples: trained.samples, trainLoss: trained.loss }),
+      totalBytes: upload.byteLength,
+    }
+    let attempt = 0
+    const data = () =>
+      attempt++ === 0 && options.faultStallUpload === global.round
+        ? Stream.concat(Stream.make(upload.subarray(0, upload.byteLength >> 1)), Stream.never)
+        : Stream.make(upload)
+    // FLARE's fix B on the client: an upload whose ACK offset stops moving fails as AckStalled and
+    // is retried on a fresh stream under the retry policy; the watchdog's own warning repeats the
+    // UploadFailed event below.
+    const watched = AckProgressWatchdog.watch(
+      (onProgress) => Effect.suspend(() => options.connection.sendBytes(header, data(), { onProgress })),
+      { ackProgressTimeout: options.training.ackProgressTimeoutMs, checkInterval: options.training.checkIntervalMs },
+    ).pipe(Effect.provideService(References.MinimumLogLevel, "Error"))
+    const delivered = yield* Retry.retry(watched, options.retry ?? RetryPolicy.defaults, {
+      isRetryable: (error) => error._tag === "AckStalled",
+    }).pipe(Effect.result)
+    if (Result.isFailure(delivered)) {
+      const error = delivered.failure
+      // A stalled upload, or one the server gave up on (it aborts the stream), fails this round
+      // only: the session and its heartbeats go on, and the next round is trained as usual.
+      if (error._tag !== "AckStalled" && error._tag !== "Rejected") return yield* Effect.fail(error)
+      return yield* events.publish(
+        new ClientEvent.UploadFailed({ id: options.id, round: global.round, reason: error.message }),
+      )
+    }
     const finishedAt = yield* Clock.currentTimeMillis
     yield* events.publish(
       new ClientEvent.RoundTrained({

@@ -20,7 +20,7 @@ import { Connection, Envelope, PeerId, type TransportError } from "@fedguard/tra
 import { Effect, Option, References, Result, Schema, type Scope, Stream } from "effect"
 import * as ClientEvent from "./ClientEvent.ts"
 import { ClientEvents } from "./ClientEvents.ts"
-import type { ClientSettings } from "./ClientSettings.ts"
+import { type ClientSettings, retryPolicy } from "./ClientSettings.ts"
 import { LocalData } from "./LocalData.ts"
 import * as LocalTrainer from "./LocalTrainer.ts"
 import {
@@ -42,7 +42,18 @@ import {
  */
 export type SessionSettings = Pick<
   ClientSettings,
-  "server" | "id" | "secret" | "seed" | "shardIndex" | "joinTimeout" | "heartbeatInterval" | "heartbeatTimeout"
+  | "server"
+  | "id"
+  | "secret"
+  | "seed"
+  | "shardIndex"
+  | "joinTimeout"
+  | "heartbeatInterval"
+  | "heartbeatTimeout"
+  | "maxRetries"
+  | "retryBaseDelay"
+  | "retryMaxDelay"
+  | "faultStallUpload"
 >
 
 /**
@@ -261,6 +272,8 @@ export const run = Effect.fnUntraced(function* (
     shardIndex: settings.shardIndex,
     training: welcome,
     connection,
+    retry: retryPolicy(settings),
+    faultStallUpload: settings.faultStallUpload,
   })
   const routed = connection.inbound.pipe(
     Stream.mapError(transportEnded(ctx, true)),

@@ -57,3 +57,71 @@ describe("LocalTrainer", () => {
     }).pipe(Effect.scoped, Effect.provide(environment)),
   )
 })
+
+// Moves the TestClock in small steps, letting fibers react between them (sleeps registered along
+// the way are honoured), until `done` or `limitMs` of virtual time passed.
+const advance = (limitMs: number, done: Effect.Effect<boolean>) =>
+  Effect.gen(function* () {
+    for (let t = 0; t < limitMs && !(yield* done); t += 50) {
+      yield* TestClock.adjust("50 millis")
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow
+    }
+  })
+
+describe("LocalTrainer uploads under the stall guard", () => {
+  it.effect(
+    "an upload that freezes is given up after the ack-progress timeout, not before, and retried on a fresh stream that gets through",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* FakeServer
+        const events = yield* recordEvents
+        // The welcome's ack-progress timeout is 400 ms, checked every 50 ms; retries start at 1 s.
+        yield* startClient(settingsOf({ faultStallUpload: "1" }))
+        const peer = yield* server.nextPeer
+        yield* peer.welcomeClient("n1")
+        yield* peer.sendModel(1, softmaxParams(1))
+        const frozen = yield* Queue.take(peer.transfers)
+        yield* Effect.forkChild(Connection.collectBytes(frozen, 1 << 20))
+        yield* advance(350, Effect.succeed(false))
+        assert.strictEqual(yield* Queue.size(peer.transfers), 0)
+        // Stalled at 400-450 ms, then the retry after its backoff (1 s base + jitter of at most 1 s).
+        yield* advance(
+          3_000,
+          Effect.map(Queue.size(peer.transfers), (n) => n > 0),
+        )
+        const retried = yield* Queue.take(peer.transfers)
+        assert.deepInclude(decodeUpdateMeta(retried.meta), { round: 1 })
+        assert.strictEqual((yield* Connection.collectBytes(retried, 1 << 20)).byteLength, 7850 * 4)
+        yield* events.next("RoundTrained")
+        assert.lengthOf(yield* events.published("UploadFailed"), 0)
+        assert.isTrue(yield* peer.connection.isOpen)
+      }).pipe(Effect.scoped, Effect.provide(environment)),
+  )
+
+  it.effect(
+    "an upload that stays stalled past its retries fails that round only: the session goes on and the next round is uploaded",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* FakeServer
+        const events = yield* recordEvents
+        // No retries: the frozen first attempt is the only one.
+        yield* startClient(settingsOf({ faultStallUpload: "1", maxRetries: "0" }))
+        const peer = yield* server.nextPeer
+        yield* peer.welcomeClient("n1")
+        yield* peer.sendModel(1, softmaxParams(1))
+        const frozen = yield* Queue.take(peer.transfers)
+        yield* Effect.forkChild(Connection.collectBytes(frozen, 1 << 20))
+        const failed = yield* events
+          .next("UploadFailed")
+          .pipe(Effect.raceFirst(advance(2_000, Effect.succeed(false)).pipe(Effect.andThen(Effect.never))))
+        assert.strictEqual(failed.round, 1)
+        assert.match(failed.reason, /^the acknowledged offset stayed at \d+ bytes for \d+ ms$/)
+        assert.isTrue(yield* peer.connection.isOpen)
+        yield* peer.sendModel(2, softmaxParams(2))
+        const second = yield* Queue.take(peer.transfers)
+        assert.deepInclude(decodeUpdateMeta(second.meta), { round: 2 })
+        yield* Connection.collectBytes(second, 1 << 20)
+        yield* events.next("RoundTrained")
+      }).pipe(Effect.scoped, Effect.provide(environment)),
+  )
+})

@@ -27,6 +27,8 @@ export interface Session {
   readonly generation: number
   readonly connection: Connection.Connection
   readonly declaredSamples: number
+  /** Runs a send under the session's stall monitor (tracked as pending while it runs). */
+  readonly guard: <A, E, R>(send: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
 /**
@@ -78,7 +80,7 @@ export interface Admission {
 /**
  * The directory:
  *
- * - `admit(id, connection, declaredSamples, hooks, serve)`: unless `id` is
+ * - `admit(id, connection, details, hooks, serve)`: unless `id` is
  *   flapping (then `DuplicateClientId`, and nothing happens), runs
  *   `hooks.beforeVisible` (the welcome), records the session, runs
  *   `hooks.onVisible` (the liveness mark), then runs `serve(session)` in the
@@ -97,7 +99,7 @@ export class ClientDirectory extends Context.Service<
     readonly admit: (
       id: string,
       connection: Connection.Connection,
-      declaredSamples: number,
+      details: Pick<Session, "declaredSamples" | "guard">,
       hooks: Hooks,
       serve: (session: Session) => Effect.Effect<void>,
     ) => Effect.Effect<Admission, DuplicateClientId>
@@ -135,7 +137,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
   const admit = Effect.fnUntraced(function* (
     id: string,
     connection: Connection.Connection,
-    declaredSamples: number,
+    details: Pick<Session, "declaredSamples" | "guard">,
     hooks: Hooks,
     serve: (session: Session) => Effect.Effect<void>,
   ) {
@@ -151,7 +153,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
     yield* hooks.beforeVisible
     const generation = (generations.get(id) ?? 0) + 1
     generations.set(id, generation)
-    const session: Session = { id, generation, connection, declaredSamples }
+    const session: Session = { id, generation, connection, ...details }
     sessions.set(id, session)
     yield* hooks.onVisible(Option.fromUndefinedOr(previous))
     // Runs the new session, interrupting the previous one of this id.

@@ -13,8 +13,23 @@
  */
 import { Auth, Protocol } from "@fedguard/app-kit"
 import { Heartbeat } from "@fedguard/heartbeat"
+import { StallMonitor } from "@fedguard/stall-guard"
 import { type Connection, Envelope, TransportError } from "@fedguard/transport"
-import { Context, Duration, Effect, FiberSet, Layer, Option, type Redacted, Result, Schema, Stream } from "effect"
+import {
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  FiberSet,
+  Layer,
+  Option,
+  type Redacted,
+  References,
+  Result,
+  Schema,
+  Scope,
+  Stream,
+} from "effect"
 import { ClientDirectory, type Session } from "./ClientDirectory.ts"
 import { ClientLiveness } from "./ClientLiveness.ts"
 import { RoundCoordinator } from "./RoundCoordinator.ts"
@@ -52,6 +67,8 @@ export interface Options {
   readonly clientIds?: ReadonlyArray<string> | undefined
   readonly welcome: Omit<typeof Protocol.Welcome.Type, "_tag" | "id">
   readonly handshakeTimeout?: Duration.Input | undefined
+  /** The stall monitor of every session (defaults: FLARE's 45 s × 3 checks of 5 s, warn only). */
+  readonly stall?: StallMonitor.Options | undefined
 }
 
 const decodeHeartbeat = Schema.decodeUnknownEffect(Heartbeat.Heartbeat)
@@ -105,7 +122,7 @@ const route = (deps: Deps, session: Session, item: Connection.Inbound) =>
 
 // An admitted session, in the directory's FiberMap until its connection ends or a newer
 // session of its id interrupts it.
-const runSession = (deps: Deps) => (session: Session) =>
+const runSession = (deps: Deps, sessionScope: Scope.Closeable) => (session: Session) =>
   Effect.gen(function* () {
     const outcome = yield* session.connection.inbound.pipe(
       Stream.runForEach((item) => route(deps, session, item)),
@@ -131,12 +148,44 @@ const runSession = (deps: Deps) => (session: Session) =>
       ),
     ),
     Effect.ensuring(session.connection.close("session ended")),
+    Effect.ensuring(Scope.close(sessionScope, Exit.void)),
   )
 
 // Welcome, record, announce, mark alive: in that order (see `ClientDirectory.Hooks`).
+// The session's stall monitor, in a Scope the session fiber closes when it ends; what it
+// detects is published as a ServerEvent.
+const monitor = (deps: Deps, connection: Connection.Connection, id: string, sessionScope: Scope.Closeable) =>
+  Effect.gen(function* () {
+    const stall = yield* StallMonitor.make(connection, deps.options.stall)
+    const closed = deps.options.stall?.closeStalled ?? false
+    yield* Effect.forkScoped(
+      Stream.runForEach(yield* stall.subscribe, (event) =>
+        event._tag === "StallDetected"
+          ? deps.events.publish(
+              new ServerEvent.StallDetected({
+                id,
+                oldestPendingMs: event.oldestPendingMs,
+                checks: event.checks,
+                closed,
+              }),
+            )
+          : event._tag === "StallCleared"
+            ? deps.events.publish(new ServerEvent.StallCleared({ id }))
+            : Effect.void,
+      ),
+    )
+    return stall
+  }).pipe(
+    // The monitor's own warning repeats the StallDetected event.
+    Effect.provideService(References.MinimumLogLevel, "Error"),
+    Scope.provide(sessionScope),
+  )
+
 const admit = (deps: Deps, connection: Connection.Connection, join: typeof Protocol.Join.Type) =>
   Effect.gen(function* () {
     const remote = connection.remote
+    const sessionScope = yield* Scope.make()
+    const stall = yield* monitor(deps, connection, join.id, sessionScope)
     const announce = (replaced: Option.Option<Session>) =>
       Effect.gen(function* () {
         if (Option.isSome(replaced)) yield* deps.events.publish(new ServerEvent.ClientReplaced({ id: join.id, remote }))
@@ -150,9 +199,18 @@ const admit = (deps: Deps, connection: Connection.Connection, join: typeof Proto
       })
     const welcome = send(connection, { _tag: "welcome", id: join.id, ...deps.options.welcome }).pipe(Effect.ignore)
     const admitted = yield* deps.directory
-      .admit(join.id, connection, join.samples, { beforeVisible: welcome, onVisible: announce }, runSession(deps))
+      .admit(
+        join.id,
+        connection,
+        { declaredSamples: join.samples, guard: stall.guard },
+        { beforeVisible: welcome, onVisible: announce },
+        runSession(deps, sessionScope),
+      )
       .pipe(Effect.result)
-    if (Result.isFailure(admitted)) yield* refuse(deps, connection, join.id, admitted.failure.message)
+    if (Result.isFailure(admitted)) {
+      yield* Scope.close(sessionScope, Exit.void)
+      yield* refuse(deps, connection, join.id, admitted.failure.message)
+    }
   })
 
 const handshake = (deps: Deps, connection: Connection.Connection, nonce: string, item: Connection.Inbound) =>

@@ -55,6 +55,7 @@ export class ServerFailed extends Schema.TaggedError<ServerFailed>()("ServerFail
  * @category layers
  */
 export const layer = (settings: ServerSettings.ServerSettings) => {
+  const timeouts = ServerSettings.timeouts(settings)
   const clientIds = settings.clientIds?.split(",").map((id) => id.trim())
   const foundation = Layer.mergeAll(
     ServerEvents.layer,
@@ -69,7 +70,8 @@ export const layer = (settings: ServerSettings.ServerSettings) => {
     RoundCoordinator.layer({
       paramCount: Model.make(settings.model).paramCount,
       roundTimeout: settings.roundTimeout,
-      sendIdleTimeout: settings.heartbeatTimeout,
+      ackProgressTimeout: timeouts.ackProgressTimeout,
+      checkInterval: timeouts.checkInterval,
     }),
   ).pipe(Layer.provideMerge(foundation))
   return Layer.mergeAll(
@@ -83,6 +85,14 @@ export const layer = (settings: ServerSettings.ServerSettings) => {
         learningRate: settings.learningRate,
         heartbeatIntervalMs: settings.heartbeatInterval,
         heartbeatTimeoutMs: settings.heartbeatTimeout,
+        ackProgressTimeoutMs: timeouts.ackProgressTimeout,
+        checkIntervalMs: timeouts.checkInterval,
+      },
+      stall: {
+        checkInterval: timeouts.checkInterval,
+        stallTimeout: timeouts.stallTimeout,
+        consecutiveChecks: timeouts.consecutiveChecks,
+        closeStalled: settings.closeStalled === "true",
       },
     }),
     TrainingJob.layer({

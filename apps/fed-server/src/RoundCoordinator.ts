@@ -16,9 +16,10 @@
 import { Protocol } from "@fedguard/app-kit"
 import { FedAvg, Weights } from "@fedguard/federation"
 import { NeighborRegistry } from "@fedguard/retry"
-import { AckProgressWatchdog } from "@fedguard/stall-guard"
-import { Connection, PeerId } from "@fedguard/transport"
-import { Clock, Context, Duration, Effect, Layer, Option, Queue, Result, type Scope, Stream } from "effect"
+import { AckProgressWatchdog, TransferTracker } from "@fedguard/stall-guard"
+import type { Connection } from "@fedguard/transport"
+import { PeerId } from "@fedguard/transport"
+import { Clock, Context, Duration, Effect, Layer, Option, Queue, References, Result, type Scope, Stream } from "effect"
 import { ClientDirectory } from "./ClientDirectory.ts"
 import * as RoundState from "./RoundState.ts"
 import * as ServerEvent from "./ServerEvent.ts"
@@ -29,6 +30,7 @@ type Input =
   | { readonly _tag: "Candidate"; readonly candidate: UpdateAdmission.Candidate }
   | { readonly _tag: "Unreadable"; readonly refusal: UpdateAdmission.UpdateRefused }
   | { readonly _tag: "Gone"; readonly id: string; readonly reason: RoundState.ExclusionReason }
+  | { readonly _tag: "UploadStalled"; readonly id: string; readonly round: number }
   | {
       readonly _tag: "SendFailed"
       readonly round: number
@@ -78,9 +80,11 @@ export class RoundCoordinator extends Context.Service<
 
 /**
  * Options: the model's `paramCount`; `roundTimeout`, the longest a round
- * waits for updates (later ones are stragglers; default 120 s); and
- * `sendIdleTimeout`, how long a model send may make no ACK progress before it
- * fails as stalled (default 90 s, the heartbeat timeout).
+ * waits for updates (later ones are stragglers; default 120 s);
+ * `ackProgressTimeout`, how long a model send may make no ACK progress, and
+ * an upload no progress, before the participant is excluded as `stalled`
+ * (default 60 s, NVIDIA FLARE's fix B), checked every `checkInterval`
+ * (default 5 s).
  *
  * @since 0.2.0
  * @category models
@@ -88,7 +92,8 @@ export class RoundCoordinator extends Context.Service<
 export interface Options {
   readonly paramCount: number
   readonly roundTimeout?: Duration.Input | undefined
-  readonly sendIdleTimeout?: Duration.Input | undefined
+  readonly ackProgressTimeout?: Duration.Input | undefined
+  readonly checkInterval?: Duration.Input | undefined
 }
 
 const sendFailure = (error: { readonly _tag: string }): RoundState.ExclusionReason => {
@@ -116,7 +121,8 @@ interface Deps {
   readonly stragglers: Map<string, number>
   readonly paramCount: number
   readonly roundTimeoutMs: number
-  readonly sendIdleTimeout: Duration.Input
+  readonly ackProgressTimeout: Duration.Input
+  readonly checkInterval: Duration.Input
 }
 
 // Reads an update's metadata and bytes (at most the model's size) and hands it to the round.
@@ -131,11 +137,21 @@ const receive =
         const refusal = UpdateAdmission.undecodable(id, meta.failure.reason)
         return yield* Queue.offer(deps.mailbox, { _tag: "Unreadable", refusal })
       }
-      const bytes = yield* Connection.collectBytes(transfer, maxBytes).pipe(Effect.result)
+      // Under FlareAgent's progress tracker: an upload that does not start, or stops moving, for
+      // the ack-progress timeout is given up (the sender is told), whatever its heartbeats say.
+      const bytes = yield* TransferTracker.collect(transfer.bytes, {
+        idleTimeout: deps.ackProgressTimeout,
+        maxBytes,
+        abort: transfer.abort,
+      }).pipe(Effect.provideService(References.MinimumLogLevel, "Error"), Effect.result)
       if (Result.isFailure(bytes)) {
+        const failure = bytes.failure
+        if (failure._tag === "TransferIdle" || failure._tag === "TransferDidNotStart") {
+          return yield* Queue.offer(deps.mailbox, { _tag: "UploadStalled", id, round: meta.success.round })
+        }
         // Too many bytes is the sender's fault; a connection that broke mid-upload is a departure,
         // which the session's end reports.
-        if (bytes.failure._tag !== "DecodeError") return
+        if (failure._tag !== "TransferTooLarge") return
         const reason = `wrong length: more than ${maxBytes} bytes (${deps.paramCount} float32)`
         const refusal = new UpdateAdmission.UpdateRefused({ id, kind: "wrong-length", reason })
         return yield* Queue.offer(deps.mailbox, { _tag: "Unreadable", refusal })
@@ -153,7 +169,8 @@ const ledger = (deps: Deps, round: number, participants: ReadonlyArray<string>) 
     Effect.gen(function* () {
       if (!state.pending.has(id)) return
       state = RoundState.exclude(state, id, reason)
-      if (reason._tag === "Straggler") deps.stragglers.set(id, round)
+      // Its update for this round may still come (late, or retried on a fresh stream).
+      if (reason._tag === "Straggler" || reason._tag === "Stalled") deps.stragglers.set(id, round)
       const text = RoundState.reasonText(reason)
       yield* deps.events.publish(new ServerEvent.ClientExcluded({ round, id, reason: text }))
     })
@@ -197,6 +214,8 @@ const ledger = (deps: Deps, round: number, participants: ReadonlyArray<string>) 
           : exclude(input.id, input.reason)
       case "SendFailed":
         return input.round === round ? exclude(input.id, input.reason) : Effect.void
+      case "UploadStalled":
+        return input.round === round ? exclude(input.id, { _tag: "Stalled" }) : Effect.void
     }
   }
 
@@ -212,11 +231,13 @@ const sendModel = (deps: Deps, round: number, model: Uint8Array, id: string, onS
       return yield* Queue.offer(deps.mailbox, { _tag: "SendFailed", round, id, reason: { _tag: "Offline" } })
     }
     const header = { tag: "model", meta: { round, paramCount: deps.paramCount }, totalBytes: model.byteLength }
-    const connection = session.value.connection
+    const { connection, guard } = session.value
+    // FLARE's fixes B and C: the send fails as stalled when its ACK offset stops moving, and the
+    // session's monitor counts it as pending while it runs.
     const send = AckProgressWatchdog.watch(
       (onProgress) => connection.sendBytes(header, Stream.make(model), { onProgress }),
-      { ackProgressTimeout: deps.sendIdleTimeout },
-    )
+      { ackProgressTimeout: deps.ackProgressTimeout, checkInterval: deps.checkInterval },
+    ).pipe(guard, Effect.provideService(References.MinimumLogLevel, "Error"))
     yield* deps.neighbors.send(PeerId.make(id), send).pipe(
       Effect.timeout(deps.roundTimeoutMs),
       Effect.matchEffect({
@@ -299,7 +320,8 @@ export const make = Effect.fnUntraced(function* (
     stragglers: new Map(),
     paramCount: options.paramCount,
     roundTimeoutMs: Duration.toMillis(options.roundTimeout ?? "120 seconds"),
-    sendIdleTimeout: options.sendIdleTimeout ?? "90 seconds",
+    ackProgressTimeout: options.ackProgressTimeout ?? "60 seconds",
+    checkInterval: options.checkInterval ?? "5 seconds",
   }
   // Departures reach the round through the same mailbox as updates, in the order they happened.
   const departures = yield* deps.events.subscribe

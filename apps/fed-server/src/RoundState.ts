@@ -15,7 +15,8 @@ import type { Admitted, UpdateRefused } from "./UpdateAdmission.ts"
  * - `Offline`: its connection ended or its heartbeat deadline passed;
  * - `Replaced`: a newer session of the same id took over (the round slot is
  *   released at once; the new session takes part from the next round);
- * - `Stalled`: the model could not be delivered in time (the send timed out);
+ * - `Stalled`: the model could not be delivered (its ACK offset stopped
+ *   moving), or its upload stopped moving, for the ack-progress timeout;
  * - `SendFailed`: the model could not be delivered for another reason;
  * - `Straggler`: no update before the round timeout;
  * - `Rejected`: its update was refused by `UpdateAdmission`.

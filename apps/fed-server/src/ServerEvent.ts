@@ -175,6 +175,32 @@ export class ClientExcluded extends Schema.TaggedClass<ClientExcluded>()("Client
 export class RoundCompleted extends Schema.TaggedClass<RoundCompleted>()("RoundCompleted", Report.Round.fields) {}
 
 /**
+ * The stall monitor of `id`'s connection saw its oldest pending send blocked
+ * longer than `--stall-timeout` on `checks` checks in a row (NVIDIA FLARE's
+ * stalled-connection guard). With `--close-stalled true` the connection is
+ * closed; otherwise this is a warning.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class StallDetected extends Schema.TaggedClass<StallDetected>()("StallDetected", {
+  id: Schema.String,
+  oldestPendingMs: Schema.Number,
+  checks: Schema.Int,
+  closed: Schema.Boolean,
+}) {}
+
+/**
+ * The connection of `id` is moving again after a `StallDetected`.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export class StallCleared extends Schema.TaggedClass<StallCleared>()("StallCleared", {
+  id: Schema.String,
+}) {}
+
+/**
  * Fewer clients than `--min-clients` are alive (after the quorum was reached).
  *
  * @since 0.2.0
@@ -238,6 +264,8 @@ export const ServerEvent = Schema.Union([
   UpdateRejected,
   ClientExcluded,
   RoundCompleted,
+  StallDetected,
+  StallCleared,
   QuorumLost,
   QuorumRestored,
   TrainingCompleted,
@@ -273,6 +301,8 @@ export const lines = EventLog.codec(ServerEvent, {
   UpdateRejected: { name: "update-rejected", level: "Warning" },
   ClientExcluded: { name: "client-excluded", level: "Warning" },
   RoundCompleted: { name: "round-completed", level: "Info" },
+  StallDetected: { name: "stall-detected", level: "Warning" },
+  StallCleared: { name: "stall-cleared", level: "Info" },
   QuorumLost: { name: "quorum-lost", level: "Warning" },
   QuorumRestored: { name: "quorum-restored", level: "Info" },
   TrainingCompleted: { name: "training-completed", level: "Info" },

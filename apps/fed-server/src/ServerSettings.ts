@@ -31,7 +31,8 @@ import { Settings } from "@fedguard/app-kit"
 import { Model, Partition } from "@fedguard/federation"
 import { HeartbeatConfig, LivenessTracker } from "@fedguard/heartbeat"
 import { RetryPolicy } from "@fedguard/retry"
-import { Effect, Schema } from "effect"
+import { TimeoutBudget } from "@fedguard/stall-guard"
+import { Effect, Result, Schema } from "effect"
 
 const { int, millis } = Settings
 
@@ -98,9 +99,50 @@ const Fields = Schema.Struct({
   maxRetries: int(0, 100, "3"),
   retryBaseDelay: millis("1s"),
   retryMaxDelay: millis("30s"),
+  // The stall guard's timeouts: derived from the round and heartbeat timeouts when not given
+  // (see `timeouts`), so one --round-timeout yields a consistent set.
+  sendTimeout: Schema.optionalKey(Settings.PositiveMillis),
+  ackProgressTimeout: Schema.optionalKey(Settings.PositiveMillis),
+  checkInterval: Schema.optionalKey(Settings.PositiveMillis),
+  stallTimeout: Schema.optionalKey(Settings.PositiveMillis),
+  consecutiveChecks: Schema.optionalKey(int(1, 100)),
+  closeStalled: Schema.Literals(["true", "false"]).pipe(
+    Schema.withDecodingDefaultKey(Effect.succeed("false" as const)),
+  ),
 })
 
 type Fields = typeof Fields.Type
+
+/**
+ * Every timeout of the deployment, resolved: the values given, and the
+ * stall guard's derived by `TimeoutBudget.derive` from the round timeout and
+ * the heartbeat timings (FLARE's lesson: timeouts tuned one by one drift
+ * apart; here they come from one chain, and `TimeoutBudget.check` refuses an
+ * inconsistent set at start-up).
+ *
+ * @since 0.2.0
+ * @category timeouts
+ */
+export const timeouts = (settings: Omit<Fields, "secret">): TimeoutBudget.TimeoutBudget =>
+  TimeoutBudget.derive(settings.roundTimeout, {
+    heartbeatInterval: settings.heartbeatInterval,
+    heartbeatTimeout: settings.heartbeatTimeout,
+    joinTimeout: settings.joinTimeout,
+    sendTimeout: settings.sendTimeout,
+    ackProgressTimeout: settings.ackProgressTimeout,
+    checkInterval: settings.checkInterval,
+    stallTimeout: settings.stallTimeout,
+    consecutiveChecks: settings.consecutiveChecks,
+  })
+
+// The budget's keys are the settings' keys: a broken rule names its flags.
+const budgetRule = Settings.rule<Fields>("roundTimeout", "heartbeatTimeout", (settings, flag) => {
+  const checked = TimeoutBudget.check(timeouts(settings))
+  if (Result.isSuccess(checked)) return undefined
+  return checked.failure.broken
+    .map((rule) => `${rule.keys.map((key) => flag(key as keyof Fields & string)).join(", ")}: ${rule.message}`)
+    .join("; ")
+})
 
 /**
  * Every setting, its default, and (in `descriptions`) what it means; decoding
@@ -116,10 +158,11 @@ export const ServerSettings = Fields.check(
   Settings.compare<Fields>("minClients", "<=", "expectedClients", {
     because: "the server would wait for clients that are not expected",
   }),
-  Settings.compare<Fields>("roundTimeout", ">=", "heartbeatTimeout", {
+  Settings.compare<Fields>("roundTimeout", ">", "heartbeatTimeout", {
     kind: "duration",
     because: "a round would end before a dead client is detected",
   }),
+  budgetRule,
   Settings.rule<Fields>("expectedClients", "clientIds", (settings, flag) => {
     if (settings.clientIds === undefined) return undefined
     const allowed = new Set(clientIdList(settings.clientIds)).size
@@ -141,7 +184,7 @@ export type ServerSettings = typeof ServerSettings.Type
  * @since 0.1.0
  * @category docs
  */
-export const descriptions: Record<keyof ServerSettings, string> = {
+export const descriptions: Record<keyof ServerSettings | "explainTimeouts", string> = {
   host: "Address to listen on (default 127.0.0.1)",
   port: "TCP port; 0 picks a free one (default 7070)",
   expectedClients: "Clients to wait for before the first round (default 4)",
@@ -164,6 +207,15 @@ export const descriptions: Record<keyof ServerSettings, string> = {
   maxRetries: "Retries of a failed send (3 retries = 4 attempts; default 3)",
   retryBaseDelay: "First retry delay, doubled each retry (default 1s)",
   retryMaxDelay: "Cap of the retry delay, after jitter; at least the base delay (default 30s)",
+  sendTimeout:
+    "Longest one socket write may block before the connection is closed (default: heartbeat timeout / 3, 30s)",
+  ackProgressTimeout:
+    "A transfer whose acknowledged offset does not move for this long is stalled (default: 2 x send timeout, 60s)",
+  checkInterval: "How often the stall guard checks progress (default: send timeout / 6, 5s)",
+  stallTimeout: "A send blocked this long counts as a stalled check (default: 1.5 x send timeout, 45s)",
+  consecutiveChecks: "Stalled checks in a row before a connection is reported stalled (default 3)",
+  closeStalled: "true: close a connection the stall monitor reports stalled; false: warn only (default false)",
+  explainTimeouts: "Print every timeout, where it comes from and the rule that bounds it, then exit",
 }
 
 /**

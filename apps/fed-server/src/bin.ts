@@ -7,26 +7,33 @@
  * @since 0.1.0
  */
 import { Cli, EventLog, ParentWatch } from "@fedguard/app-kit"
+import { TimeoutBudget } from "@fedguard/stall-guard"
 import { NodeTransport } from "@fedguard/transport-node"
-import { Effect, FileSystem } from "effect"
+import { Console, Effect, FileSystem } from "effect"
 import * as FedServer from "./FedServer.ts"
 import * as ServerEvent from "./ServerEvent.ts"
-import { descriptions, ServerSettings } from "./ServerSettings.ts"
+import * as ServerSettings from "./ServerSettings.ts"
 
 const command = Cli.command("fed-server", {
   description: "Coordinates federated averaging on MNIST over TCP; survives clients that die, stall or flap.",
-  schema: ServerSettings,
-  descriptions,
+  schema: ServerSettings.ServerSettings,
+  descriptions: ServerSettings.descriptions,
   envPrefix: "FED_SERVER_",
-  run: (settings) =>
+  switches: ["explainTimeouts"],
+  run: (settings, switches) =>
     Effect.gen(function* () {
-      const report = yield* FedServer.run(settings)
+      const timeouts = ServerSettings.timeouts(settings)
+      if (switches.explainTimeouts === true) return yield* Console.log(TimeoutBudget.explain(timeouts))
+      const report = yield* FedServer.run(settings).pipe(
+        // Bounded sends (FLARE's fix A) are the socket link's write timeout.
+        Effect.provide(NodeTransport.layer({ writeTimeout: timeouts.sendTimeout })),
+      )
       if (settings.report !== undefined) {
         const fs = yield* FileSystem.FileSystem
         yield* fs.writeFileString(settings.report, `${JSON.stringify(report, null, 2)}\n`)
         yield* ServerEvent.lines.log(new ServerEvent.ReportWritten({ path: settings.report }))
       }
-    }).pipe(Effect.provide(NodeTransport.layer()), Effect.provide(EventLog.layer), Effect.provide(ParentWatch.layer)),
+    }).pipe(Effect.provide(EventLog.layer), Effect.provide(ParentWatch.layer)),
 })
 
 Cli.main(command)

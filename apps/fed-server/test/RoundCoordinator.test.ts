@@ -3,6 +3,7 @@ import { Model, Weights } from "@fedguard/federation"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { RoundCoordinator } from "../src/RoundCoordinator.ts"
+import * as ServerSettings from "../src/ServerSettings.ts"
 import {
   fedAvg,
   honest,
@@ -217,26 +218,61 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
   )
 
   it.effect(
-    "a stalled client holds the round until its heartbeat timeout (5 s), not a millisecond less, then is excluded as offline",
+    "a client that stops reading is excluded as stalled once its model send makes no ACK progress for the ack-progress timeout, not before, while still online by heartbeat",
     () =>
       Effect.gen(function* () {
+        const { ackProgressTimeout, checkInterval, heartbeatTimeout } = ServerSettings.timeouts(settings)
         const { network, seen } = yield* serverUp
         const clients: Array<{ readonly uploads: () => number }> = []
         for (const id of ids)
           clients.push(yield* scriptedClient(network, id, 1000, id === "c1" ? () => [] : honestReplies[id]!))
-        // c1 stops reading and never answers (SIGSTOP-like).
+        // c1 stops reading (SIGSTOP-like): the model's bytes sit unacknowledged.
         yield* network.stall("c1")
         const coordinator = yield* RoundCoordinator
         const fiber = yield* Effect.forkChild(coordinator.run(1, global, ids))
         yield* settle(() => clients.every((client, i) => i === 1 || client.uploads() === 1), "three honest uploads")
-        yield* TestClock.adjust("4999 millis")
+        yield* TestClock.adjust(ackProgressTimeout - 1)
+        yield* settle()
         assert.isUndefined(fiber.pollUnsafe())
-        assert.isFalse(seen.some((e) => e._tag === "ClientWentOffline"))
-        yield* TestClock.adjust("1 millis")
+        // Detection comes within one check interval after the timeout (FLARE's fix B).
+        yield* TestClock.adjust(checkInterval + 1)
         const outcome = yield* Fiber.join(fiber)
-        assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "Offline" }])
+        assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "Stalled" }])
         yield* assertHonestThreeAveraged(outcome)
-        assert.strictEqual(outcome.durationMs, 5000)
+        assert.isAtLeast(outcome.durationMs, ackProgressTimeout)
+        assert.isAtMost(outcome.durationMs, ackProgressTimeout + checkInterval)
+        // Data stopped; liveness did not: no offline mark before the heartbeat timeout.
+        assert.isBelow(outcome.durationMs, heartbeatTimeout)
+        assert.isFalse(seen.some((e) => e._tag === "ClientWentOffline"))
+      }).pipe(withServer(settings)),
+  )
+
+  it.effect(
+    "an upload that freezes mid-stream is excluded as stalled at the ack-progress timeout, not before; the client stays online and takes part in the next round",
+    () =>
+      Effect.gen(function* () {
+        const { ackProgressTimeout, checkInterval } = ServerSettings.timeouts(settings)
+        const { network, seen } = yield* serverUp
+        const freezeInRound1: Reply = (round, model) => [
+          { round, samples: 200, bytes: Weights.encode(shifted(model, 0.2)), freeze: round === 1 },
+        ]
+        for (const id of ids)
+          yield* scriptedClient(network, id, 1000, id === "c1" ? freezeInRound1 : honestReplies[id]!)
+        const coordinator = yield* RoundCoordinator
+        const fiber = yield* Effect.forkChild(coordinator.run(1, global, ids))
+        yield* settle()
+        yield* TestClock.adjust(ackProgressTimeout - 1)
+        yield* settle()
+        assert.isUndefined(fiber.pollUnsafe())
+        yield* TestClock.adjust(checkInterval + 1)
+        const outcome = yield* Fiber.join(fiber)
+        assert.deepStrictEqual(exclusionsOf(outcome), [{ id: "c1", reason: "Stalled" }])
+        yield* assertHonestThreeAveraged(outcome)
+        assert.isFalse(seen.some((e) => e._tag === "ClientWentOffline"))
+        // Round 2: c1 uploads normally and is averaged in again.
+        const next = yield* coordinator.run(2, outcome.global, ids)
+        assert.deepStrictEqual(next.state.accepted.map((u) => u.id).sort(), ids)
+        assert.deepStrictEqual(next.state.excluded, [])
       }).pipe(withServer(settings)),
   )
 

@@ -26,7 +26,7 @@ describe("server settings", () => {
       const settings = yield* server({
         heartbeatInterval: "200ms",
         heartbeatTimeout: "1s",
-        roundTimeout: "1s",
+        roundTimeout: "2s",
         retryBaseDelay: "50ms",
         retryMaxDelay: "50ms",
         minClients: "4",
@@ -73,13 +73,50 @@ describe("server settings", () => {
     }),
   )
 
-  it.effect("rejects a round timeout shorter than the heartbeat timeout, but accepts an equal one", () =>
+  it.effect("rejects a round timeout not longer than the heartbeat timeout, but accepts a longer one", () =>
     Effect.gen(function* () {
       assert.strictEqual(
         yield* failure(server({ roundTimeout: "30s" })),
-        "invalid settings: --round-timeout (30s) must not be shorter than --heartbeat-timeout (90s): a round would end before a dead client is detected",
+        "invalid settings: --round-timeout (30s) must be longer than --heartbeat-timeout (90s): a round would end before a dead client is detected",
       )
-      assert.strictEqual((yield* server({ roundTimeout: "90s" })).roundTimeout, 90_000)
+      assert.match(yield* failure(server({ roundTimeout: "90s" })), /must be longer than --heartbeat-timeout/)
+      assert.strictEqual((yield* server({ roundTimeout: "91s" })).roundTimeout, 91_000)
+    }),
+  )
+
+  it.effect("derives the stall guard's timeouts from the round and heartbeat timeouts when they are not given", () =>
+    Effect.gen(function* () {
+      const derived = ServerSettings.timeouts(yield* server({}))
+      assert.deepStrictEqual(
+        [
+          derived.sendTimeout,
+          derived.ackProgressTimeout,
+          derived.checkInterval,
+          derived.stallTimeout,
+          derived.consecutiveChecks,
+        ],
+        [30_000, 60_000, 5_000, 45_000, 3],
+      )
+      const fast = ServerSettings.timeouts(
+        yield* server({ heartbeatInterval: "200ms", heartbeatTimeout: "1s", roundTimeout: "30s" }),
+      )
+      assert.isBelow(fast.ackProgressTimeout, 1_000)
+      assert.isBelow(fast.sendTimeout, 1_000)
+      // A given value is kept as it is.
+      const given = ServerSettings.timeouts(yield* server({ ackProgressTimeout: "10s" }))
+      assert.strictEqual(given.ackProgressTimeout, 10_000)
+    }),
+  )
+
+  it.effect("refuses an inconsistent timeout set with the timeout budget's rules, naming the flags", () =>
+    Effect.gen(function* () {
+      const message = yield* failure(server({ stallTimeout: "50s", consecutiveChecks: "5", checkInterval: "15s" }))
+      assert.match(message, /^invalid settings: .*--stall-timeout.*--round-timeout.*stall/)
+      const heartbeat = yield* failure(server({ heartbeatInterval: "50s", heartbeatTimeout: "90s" }))
+      assert.match(
+        heartbeat,
+        /--heartbeat-timeout, --heartbeat-interval: heartbeat timeout 90 s must exceed 2 × interval 50 s/,
+      )
     }),
   )
 

@@ -56,7 +56,7 @@ describe("TrainingJob (TestClock, in-memory transport)", () => {
             minClients: "2",
             rounds: "2",
             heartbeatTimeout: "20m",
-            roundTimeout: "20m",
+            roundTimeout: "25m",
           }),
         ),
       ),
@@ -90,7 +90,7 @@ describe("TrainingJob (TestClock, in-memory transport)", () => {
           joinTimeout: "60s",
           // c0 does not beat: a long heartbeat timeout keeps it online across the minute.
           heartbeatTimeout: "5m",
-          roundTimeout: "5m",
+          roundTimeout: "6m",
         }),
       ),
     ),

@@ -33,7 +33,13 @@ export const command = <S extends Schema.Struct<Schema.Struct.Fields>, E, R>(
     readonly schema: S
     readonly descriptions: Readonly<Record<string, string>>
     readonly envPrefix: string
-    readonly run: (settings: S["Type"]) => Effect.Effect<void, E, R>
+    /**
+     * Boolean switches outside the settings (`--explain-timeouts`): each is
+     * `--kebab-name`, described by `descriptions`, and handed to `run` as
+     * `switches[name]`.
+     */
+    readonly switches?: ReadonlyArray<string> | undefined
+    readonly run: (settings: S["Type"], switches: Readonly<Record<string, boolean>>) => Effect.Effect<void, E, R>
   },
 ) => {
   const keys = Object.keys(options.schema.fields)
@@ -49,14 +55,25 @@ export const command = <S extends Schema.Struct<Schema.Struct.Fields>, E, R>(
     Flag.withDescription("JSON file of settings (keys in camelCase); flags and environment override it"),
     Flag.optional,
   )
-  return Command.make(name, { config, ...flags }, (input) => {
-    const { config: configFile, ...given } = input as Record<string, Option.Option<string>>
+  const switchNames = options.switches ?? []
+  const switchFlags: Record<string, Flag.Flag<boolean>> = {}
+  for (const key of switchNames) {
+    switchFlags[key] = Flag.Boolean(kebab(key)).pipe(Flag.withDescription(options.descriptions[key] ?? key))
+  }
+  return Command.make(name, { config, ...flags, ...switchFlags }, (input) => {
+    const { config: configFile, ...rest } = input as Record<string, Option.Option<string> | boolean>
+    const given: Record<string, Option.Option<string>> = {}
+    const switches: Record<string, boolean> = {}
+    for (const [key, value] of Object.entries(rest)) {
+      if (typeof value === "boolean") switches[key] = value
+      else given[key] = value
+    }
     return Settings.load(options.schema, {
       flags: given,
       env: process.env,
       envPrefix: options.envPrefix,
-      configFile: configFile ?? Option.none(),
-    }).pipe(Effect.flatMap(options.run))
+      configFile: (configFile as Option.Option<string> | undefined) ?? Option.none(),
+    }).pipe(Effect.flatMap((settings) => options.run(settings, switches)))
   }).pipe(Command.withDescription(options.description))
 }
 

@@ -57,6 +57,9 @@ export const Welcome = Schema.TaggedStruct("welcome", {
   learningRate: Schema.Number,
   heartbeatIntervalMs: Schema.Number,
   heartbeatTimeoutMs: Schema.Number,
+  /** An upload whose acknowledged offset does not move for this long is given up (the stall guard). */
+  ackProgressTimeoutMs: Schema.Number,
+  checkIntervalMs: Schema.Number,
 })
 
 /**

@@ -19,6 +19,8 @@ describe("Protocol", () => {
           learningRate: 0.05,
           heartbeatIntervalMs: 200,
           heartbeatTimeoutMs: 1000,
+          ackProgressTimeoutMs: 600,
+          checkIntervalMs: 100,
         },
         { _tag: "training-completed", finalAccuracy: 0.9, rounds: 10 },
       ]

@@ -31,7 +31,11 @@ import * as StallMetrics from "./StallMetrics.ts"
 export class AckStalled extends Schema.TaggedError<AckStalled>()("AckStalled", {
   offset: Schema.Number,
   sinceMs: Schema.Number,
-}) {}
+}) {
+  override get message(): string {
+    return `the acknowledged offset stayed at ${this.offset} bytes for ${this.sinceMs} ms`
+  }
+}
 
 /**
  * Options of `watch`:

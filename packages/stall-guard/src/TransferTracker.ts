@@ -323,7 +323,6 @@ export const collect = <E>(
           yield* Metric.update(Metric.withAttributes(StallMetrics.transfersIdle, { status: transfer.status }), 1)
           if (options.onEvent !== undefined) yield* options.onEvent(event)
         }
-        if (options.abort !== undefined) yield* options.abort(reason)
         return yield* Effect.fail(error)
       })
 
@@ -374,6 +373,14 @@ export const collect = <E>(
     })
 
     yield* Effect.raceFirst(consume, watcher).pipe(
+      // The sender is told only once the verdict is in: aborting fails the byte stream (as a
+      // transport does), and that failure must not overtake the reason for giving up.
+      Effect.tapError((error) =>
+        options.abort !== undefined &&
+        (error instanceof TransferIdle || error instanceof TransferDidNotStart || error instanceof TransferTooLarge)
+          ? options.abort(transfer.reason ?? "gave up")
+          : Effect.void,
+      ),
       Effect.onInterrupt(() =>
         Effect.gen(function* () {
           if (isTerminal(transfer.status)) return

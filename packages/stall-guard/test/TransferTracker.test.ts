@@ -141,6 +141,25 @@ describe("TransferTracker.collect", () => {
     }),
   )
 
+  it.effect("an abort that fails the byte stream (as a transport's does) does not hide why the receiver gave up", () =>
+    Effect.gen(function* () {
+      const input = yield* feed
+      // The transport's abort fails the transfer's byte stream at once.
+      const { fiber, aborts } = yield* collect(input.stream, {
+        abort: (reason) =>
+          Effect.andThen(
+            Effect.sync(() => void aborts.push(reason)),
+            input.fail,
+          ),
+      })
+      yield* input.send(100)
+      yield* TestClock.adjust(60_000)
+      const error = failureOf(yield* ended(fiber), "TransferIdle")
+      assert.strictEqual(error.bytes, 100)
+      assert.strictEqual(aborts.length, 1)
+    }),
+  )
+
   it.effect("fails with TransferIdle as soon as no chunk comes for 60 s after the last one, not before", () =>
     Effect.gen(function* () {
       const input = yield* feed

@@ -42,6 +42,8 @@ export const welcome = (id = "c0", overrides: Partial<typeof Protocol.Welcome.Ty
   learningRate: 0.05,
   heartbeatIntervalMs: 100,
   heartbeatTimeoutMs: 500,
+  ackProgressTimeoutMs: 400,
+  checkIntervalMs: 50,
   ...overrides,
 })
 

@@ -66,7 +66,13 @@ const messageOf = (envelope: Envelope.Envelope) => Protocol.fromEnvelope(envelop
 export type Reply = (
   round: number,
   model: Float32Array,
-) => ReadonlyArray<{ readonly round: number; readonly samples: number; readonly bytes: Uint8Array }>
+) => ReadonlyArray<{
+  readonly round: number
+  readonly samples: number
+  readonly bytes: Uint8Array
+  /** Send half the bytes, then nothing more (a frozen upload). */
+  readonly freeze?: boolean
+}>
 
 /** An honest update: the model with every weight shifted by `delta`. */
 export const shifted = (model: Float32Array, delta: number) => model.map((w) => w + delta)
@@ -113,15 +119,22 @@ export const scriptedClient = (
             const bytes = yield* Connection.collectBytes(item.transfer, meta.paramCount * 4)
             const model = yield* Weights.decode(bytes.slice(), meta.paramCount)
             for (const update of reply(meta.round, model)) {
-              yield* connection.sendBytes(
+              const upload = connection.sendBytes(
                 {
                   tag: "update",
                   meta: { round: update.round, samples: update.samples, trainLoss: 0.5 },
                   totalBytes: update.bytes.byteLength,
                 },
-                Stream.make(update.bytes),
+                update.freeze === true
+                  ? Stream.concat(Stream.make(update.bytes.subarray(0, update.bytes.byteLength >> 1)), Stream.never)
+                  : Stream.make(update.bytes),
               )
-              uploads++
+              // A frozen upload runs on its own, so the next round's model is still answered.
+              if (update.freeze === true) yield* Effect.forkScoped(Effect.ignore(upload))
+              else {
+                yield* upload
+                uploads++
+              }
             }
           }),
         ),
