@@ -62,6 +62,36 @@ describe("command lines", () => {
     }),
   )
 
+  it.live(
+    "--explain-timeouts prints every timeout with its source and bound, derived from the round timeout, and exits 0",
+    () =>
+      Effect.gen(function* () {
+        const running = yield* start(serverBin, [
+          "--secret",
+          "long-enough",
+          "--round-timeout",
+          "20s",
+          "--heartbeat-interval",
+          "2s",
+          "--heartbeat-timeout",
+          "6s",
+          "--explain-timeouts",
+        ])
+        assert.strictEqual(yield* running.exitCode, 0)
+        const table = yield* running.printed("all 10 rules hold")
+        assert.isString(table)
+        assert.match(yield* running.printed("ackProgressTimeout  "), /^ackProgressTimeout\s+4 s\s+derived/)
+      }).pipe(Effect.scoped),
+  )
+
+  it.live("an inconsistent set of timeouts exits 2 at start with the broken rules, naming the flags", () =>
+    Effect.gen(function* () {
+      const { code, stderr } = yield* runs(serverBin, ["--secret", "long-enough", "--ack-progress-timeout", "130s"])
+      assert.strictEqual(code, 2)
+      assert.match(stderr, /^fed-server: invalid settings: .*--ack-progress-timeout.*--round-timeout.*\n$/)
+    }),
+  )
+
   it.live("a bad flag value exits 2 and names the flag", () =>
     Effect.gen(function* () {
       const { code, stderr } = yield* runs(serverBin, ["--secret", "long-enough", "--port", "abc"])
@@ -137,7 +167,7 @@ describe("command lines", () => {
         "--heartbeat-timeout",
         "1s",
         "--round-timeout",
-        "1s",
+        "2s",
         "--report",
         join(mkdtempSync(join(tmpdir(), "fed-report-")), "r.json"),
       ])

@@ -246,3 +246,50 @@ describe("two processes with one client id (TCP)", () => {
     120_000,
   )
 })
+
+describe("an upload that stops moving while heartbeats flow (TCP, NVIDIA FLARE's frozen stream)", () => {
+  it.live(
+    "the client is excluded as stalled within the ack-progress timeout, the round completes with the rest, it is never marked offline, and it takes part again",
+    () =>
+      Effect.gen(function* () {
+        const reportPath = join(mkdtempSync(join(tmpdir(), "fedguard-stall-upload-")), "report.json")
+        const server = yield* startServer(secret, [
+          "--expected-clients",
+          "4",
+          "--min-clients",
+          "2",
+          "--rounds",
+          "5",
+          "--local-epochs",
+          "3",
+          ...fastBeats,
+          "--round-timeout",
+          "30s",
+          "--report",
+          reportPath,
+        ])
+        const port = yield* portOf(server)
+        for (const index of [0, 2, 3]) yield* client(port, index)
+        // c1's upload in round 2 sends half its bytes, then nothing; its heartbeats go on.
+        yield* startClient(port, {
+          id: "c1",
+          index: 1,
+          count: 4,
+          secret,
+          flags: ["--retry-base-delay", "100ms", "--heartbeat-timeout", "5s", "--fault-stall-upload", "2"],
+        })
+        yield* waitFor(server, is("TrainingCompleted"))
+        assert.strictEqual(yield* server.exitCode, 0, server.stderr())
+        const report = readReport(reportPath)
+        const round2 = report.rounds[1]!
+        assert.deepStrictEqual(round2.excluded, [{ id: "c1", reason: "stalled" }])
+        assert.deepStrictEqual(round2.participants, ["c0", "c2", "c3"])
+        // With 1 s heartbeats the derived ack-progress timeout is 667 ms, checked every 56 ms.
+        assert.isBelow(round2.durationMs, 667 + 56 + 1_500)
+        assert.isFalse(server.seen().some(is("ClientWentOffline", (e) => e.id === "c1")))
+        assert.isTrue(report.rounds.slice(2).some((round) => round.participants.includes("c1")))
+        assert.isTrue(report.rounds.at(-1)!.participants.includes("c1"))
+      }).pipe(Effect.scoped, Effect.timeout("90 seconds")),
+    120_000,
+  )
+})

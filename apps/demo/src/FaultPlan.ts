@@ -44,7 +44,7 @@ export const Fault = Schema.String.pipe(
  * @category errors
  */
 export class InvalidFault extends Schema.TaggedError<InvalidFault>()("InvalidFault", {
-  flag: Schema.Literals(["--kill", "--restart"]),
+  flag: Schema.Literals(["--kill", "--restart", "--stall"]),
   fault: Schema.String,
   problem: Schema.String,
 }) {
@@ -94,12 +94,41 @@ export const make = Effect.fnUntraced(function* (options: {
   readonly rounds: number
   readonly kill: ReadonlyArray<Fault>
   readonly restart: ReadonlyArray<Fault>
+  readonly stall?: ReadonlyArray<Fault> | undefined
 }): Effect.fn.Return<FaultPlan, InvalidFault> {
   const actions: Array<Action> = [
     ...options.kill.map((fault) => ({ kind: "kill" as const, ...fault })),
     ...options.restart.map((fault) => ({ kind: "restart" as const, ...fault })),
   ]
   const ids = `client-0…client-${options.clients - 1}`
+  // A stall is handed to the client when it starts (its upload in that round freezes): one per client.
+  const stalled = new Set<string>()
+  for (const fault of options.stall ?? []) {
+    const text = `${fault.client}@${fault.round}`
+    const index = /^client-(\d+)$/.exec(fault.client)?.[1]
+    if (index === undefined || Number(index) >= options.clients || String(Number(index)) !== index) {
+      return yield* new InvalidFault({
+        flag: "--stall",
+        fault: text,
+        problem: `no such client; this run starts ${ids}`,
+      })
+    }
+    if (fault.round < 1 || fault.round > options.rounds) {
+      return yield* new InvalidFault({
+        flag: "--stall",
+        fault: text,
+        problem: `round ${fault.round} is outside 1…${options.rounds}`,
+      })
+    }
+    if (stalled.has(fault.client)) {
+      return yield* new InvalidFault({
+        flag: "--stall",
+        fault: text,
+        problem: `${fault.client} already stalls in a round`,
+      })
+    }
+    stalled.add(fault.client)
+  }
   for (const action of actions) {
     const index = /^client-(\d+)$/.exec(action.client)?.[1]
     if (index === undefined || Number(index) >= options.clients || String(Number(index)) !== index) {

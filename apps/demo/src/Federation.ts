@@ -50,6 +50,8 @@ export interface Options {
   readonly heartbeatInterval: string
   readonly heartbeatTimeout: string
   readonly roundTimeout: string
+  /** `client-2@3`: client-2's upload stops mid-stream in round 3 while its heartbeats go on. */
+  readonly stall: ReadonlyArray<{ readonly client: string; readonly round: number }>
 }
 
 /**
@@ -170,6 +172,9 @@ const clientCommand = (options: Options, secret: Redacted.Redacted<string>, serv
       ...["--server", `127.0.0.1:${serverPort}`, "--id", id],
       ...["--shard-index", String(Number(id.slice("client-".length))), "--shard-count", String(options.clients)],
       ...["--partition", options.partition, "--seed", String(options.seed)],
+      ...options.stall
+        .filter((fault) => fault.client === id)
+        .flatMap((fault) => ["--fault-stall-upload", String(fault.round)]),
     ],
     {
       ...childOptions,

@@ -50,6 +50,10 @@ const demo = Command.make(
       Flag.withDefault("demo-report.json"),
     ),
     kill: faults("kill", "CLIENT@ROUND: SIGKILL that client when that round starts (repeatable)"),
+    stall: faults(
+      "stall",
+      "CLIENT@ROUND: that client's upload stops sending mid-stream in that round while its heartbeats go on (one per client)",
+    ),
     restart: faults(
       "restart",
       "CLIENT@ROUND: start a killed client again when that round starts, or earlier if the server pauses for quorum (repeatable)",

@@ -89,6 +89,27 @@ describe("demo", () => {
   )
 
   it.live(
+    "--stall freezes that client's upload in that round: the table shows it excluded as stalled, and it trains again after",
+    () =>
+      Effect.gen(function* () {
+        const report = reportPath()
+        const run = yield* runDemo([
+          ...["--clients", "3", "--rounds", "5", "--local-epochs", "3", "--report", report],
+          ...["--stall", "client-1@2", ...fast],
+        ])
+        assert.strictEqual(run.code, 0, run.stderr.join("\n"))
+        const row = (round: number) => run.stdout.find((line) => line.startsWith(`${round} `)) ?? ""
+        assert.match(row(2), /client-1:stalled$/)
+        assert.match(row(5), /-$/)
+        const written = readReport(report)
+        assert.deepStrictEqual(written.rounds[1]!.excluded, [{ id: "client-1", reason: "stalled" }])
+        assert.include(written.rounds.at(-1)!.participants, "client-1")
+        assert.isFalse(run.stdout.some((line) => line.startsWith("  · client-offline client-1")))
+      }).pipe(Effect.provide(NodeServices.layer), Effect.timeout("60 seconds")),
+    70_000,
+  )
+
+  it.live(
     "killing clients below quorum shows the pause, then exits 1 with a final line instead of hanging",
     () =>
       Effect.gen(function* () {
@@ -197,6 +218,7 @@ describe("demo", () => {
           report: reportPath(),
           kill: [],
           restart: [],
+          stall: [],
           heartbeatInterval: "200ms",
           heartbeatTimeout: "1s",
           roundTimeout: "10s",

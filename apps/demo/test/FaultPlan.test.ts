@@ -66,3 +66,36 @@ describe("FaultPlan", () => {
     }),
   )
 })
+
+describe("FaultPlan --stall", () => {
+  const stall = (faults: ReadonlyArray<string>) =>
+    FaultPlan.make({
+      clients: 4,
+      rounds: 10,
+      kill: [],
+      restart: [],
+      stall: faults.map((text) => Schema.decodeUnknownSync(FaultPlan.Fault)(text)),
+    })
+  const stallProblem = (faults: ReadonlyArray<string>) =>
+    stall(faults).pipe(
+      Effect.flip,
+      Effect.map((error) => error.message),
+    )
+
+  it.effect(
+    "accepts one stall per client within the run, and rejects an unknown client, a round outside it, or a second stall",
+    () =>
+      Effect.gen(function* () {
+        yield* stall(["client-1@3", "client-2@10"])
+        assert.strictEqual(
+          yield* stallProblem(["client-9@3"]),
+          "--stall client-9@3: no such client; this run starts client-0…client-3",
+        )
+        assert.strictEqual(yield* stallProblem(["client-1@11"]), "--stall client-1@11: round 11 is outside 1…10")
+        assert.strictEqual(
+          yield* stallProblem(["client-1@3", "client-1@5"]),
+          "--stall client-1@5: client-1 already stalls in a round",
+        )
+      }),
+  )
+})

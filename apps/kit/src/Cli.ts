@@ -58,7 +58,10 @@ export const command = <S extends Schema.Struct<Schema.Struct.Fields>, E, R>(
   const switchNames = options.switches ?? []
   const switchFlags: Record<string, Flag.Flag<boolean>> = {}
   for (const key of switchNames) {
-    switchFlags[key] = Flag.Boolean(kebab(key)).pipe(Flag.withDescription(options.descriptions[key] ?? key))
+    switchFlags[key] = Flag.Boolean(kebab(key)).pipe(
+      Flag.withDescription(options.descriptions[key] ?? key),
+      Flag.withDefault(false),
+    )
   }
   return Command.make(name, { config, ...flags, ...switchFlags }, (input) => {
     const { config: configFile, ...rest } = input as Record<string, Option.Option<string> | boolean>
