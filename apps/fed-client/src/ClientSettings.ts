@@ -21,6 +21,7 @@ import { Settings } from "@fedguard/app-kit"
 import { Partition } from "@fedguard/federation"
 import { HeartbeatConfig } from "@fedguard/heartbeat"
 import { RetryPolicy } from "@fedguard/retry"
+import { TimeoutBudget } from "@fedguard/stall-guard"
 import { Effect, Schema } from "effect"
 
 const { int, millis } = Settings
@@ -73,10 +74,28 @@ type Fields = typeof Fields.Type
  * @since 0.1.0
  * @category schemas
  */
+// The client's share of the deployment's timeout budget (`@fedguard/stall-guard`): its own
+// heartbeat overrides, when both are given, must pass the budget's rules about them. Everything
+// else the budget bounds is the server's, checked when the server starts; the ack-progress
+// timeout of uploads comes from the server's welcome.
+const heartbeatBudget = Settings.rule<Fields>("heartbeatTimeout", "heartbeatInterval", (settings, flag) => {
+  const { heartbeatInterval, heartbeatTimeout } = settings
+  if (heartbeatInterval === undefined || heartbeatTimeout === undefined) return undefined
+  const budget = TimeoutBudget.derive("1 hour", { heartbeatInterval, heartbeatTimeout })
+  const own = new Set<string>(["heartbeatInterval", "heartbeatTimeout"])
+  const broken = TimeoutBudget.rules
+    .filter((rule) => rule.keys.every((key) => own.has(key)))
+    .flatMap((rule) => rule.violation(budget) ?? [])
+  return broken.length === 0
+    ? undefined
+    : `${flag("heartbeatTimeout")}, ${flag("heartbeatInterval")}: ${broken.join("; ")}`
+})
+
 export const ClientSettings = Fields.check(
   Settings.compare<Fields>("shardIndex", "<", "shardCount", { because: "shards are numbered from 0" }),
   Settings.embed<Fields, typeof retryKeys>(RetryPolicy.RetryPolicy, retryKeys, { kind: "duration" }),
   Settings.embed<Fields, typeof heartbeatKeys>(HeartbeatConfig.HeartbeatConfig, heartbeatKeys, { kind: "duration" }),
+  heartbeatBudget,
 )
 
 /**

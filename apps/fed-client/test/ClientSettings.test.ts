@@ -65,4 +65,22 @@ describe("client settings", () => {
       assert.match(yield* failure(client({ joinTimeout: "0ms" })), /joinTimeout \(from --join-timeout\).*positive/)
     }),
   )
+
+  it.effect(
+    "heartbeat overrides given together must pass the timeout budget's heartbeat rule (timeout > 2 × interval)",
+    () =>
+      Effect.gen(function* () {
+        const message = yield* failure(client({ heartbeatInterval: "1s", heartbeatTimeout: "1500ms" }))
+        assert.match(
+          message,
+          /--heartbeat-timeout, --heartbeat-interval: heartbeat timeout 1.5 s must exceed 2 × interval 1 s/,
+        )
+        assert.strictEqual(
+          (yield* client({ heartbeatInterval: "1s", heartbeatTimeout: "2100ms" })).heartbeatTimeout,
+          2100,
+        )
+        // One override alone is compared with the server's value when it arrives, not here.
+        assert.strictEqual((yield* client({ heartbeatTimeout: "300ms" })).heartbeatTimeout, 300)
+      }),
+  )
 })
