@@ -156,18 +156,17 @@ const runSession = (deps: Deps, sessionScope: Scope.Closeable) => (session: Sess
 // detects is published as a ServerEvent.
 const monitor = (deps: Deps, connection: Connection.Connection, id: string, sessionScope: Scope.Closeable) =>
   Effect.gen(function* () {
-    const stall = yield* StallMonitor.make(connection, deps.options.stall)
+    // The monitor's own warning repeats the StallDetected event: its fibers log only errors. The
+    // forwarding fiber below keeps the normal level, since publishing is what writes the line.
+    const stall = yield* StallMonitor.make(connection, deps.options.stall).pipe(
+      Effect.provideService(References.MinimumLogLevel, "Error"),
+    )
     const closed = deps.options.stall?.closeStalled ?? false
     yield* Effect.forkScoped(
       Stream.runForEach(yield* stall.subscribe, (event) =>
         event._tag === "StallDetected"
           ? deps.events.publish(
-              new ServerEvent.StallDetected({
-                id,
-                oldestPendingMs: event.oldestPendingMs,
-                checks: event.checks,
-                closed,
-              }),
+              new ServerEvent.StallDetected({ id, oldestPendingMs: event.oldestPendingMs, checks: event.checks, closed }),
             )
           : event._tag === "StallCleared"
             ? deps.events.publish(new ServerEvent.StallCleared({ id }))
@@ -175,11 +174,7 @@ const monitor = (deps: Deps, connection: Connection.Connection, id: string, sess
       ),
     )
     return stall
-  }).pipe(
-    // The monitor's own warning repeats the StallDetected event.
-    Effect.provideService(References.MinimumLogLevel, "Error"),
-    Scope.provide(sessionScope),
-  )
+  }).pipe(Scope.provide(sessionScope))
 
 const admit = (deps: Deps, connection: Connection.Connection, join: typeof Protocol.Join.Type) =>
   Effect.gen(function* () {

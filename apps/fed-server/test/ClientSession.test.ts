@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Auth, Protocol } from "@fedguard/app-kit"
 import { Model } from "@fedguard/federation"
 import { type Connection, Envelope } from "@fedguard/transport"
-import { Effect, Exit, Fiber, Option, Redacted, Stream } from "effect"
+import { Effect, Exit, Fiber, Logger, Option, Redacted, References, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { RoundCoordinator } from "../src/RoundCoordinator.ts"
 import {
@@ -262,3 +262,73 @@ const joinAs = (connection: Connection.Connection, id: string) =>
     const message = yield* Protocol.fromEnvelope(answer.envelope, "server")
     return message._tag === "refused" ? `refused: ${message.reason}` : message._tag
   })
+
+describe("ClientSession: the stall monitor of each session", () => {
+  // Short stall guard settings: a send blocked 1 s on 3 checks of 100 ms in a row is a stall; the
+  // ack-progress watchdog (3 s) ends it later.
+  const stallSettings = (closeStalled: "true" | "false") =>
+    settingsWith({
+      sendTimeout: "500ms",
+      stallTimeout: "1s",
+      checkInterval: "100ms",
+      ackProgressTimeout: "3s",
+      closeStalled,
+    })
+
+  // Every log line, as the JSON logger would write it: what a person reading the log sees.
+  const capture = <A, E, R>(body: (lines: Array<string>) => Effect.Effect<A, E, R>) => {
+    const lines: Array<string> = []
+    const collector = Logger.make((options) => void lines.push(String(options.message)))
+    return body(lines).pipe(Effect.provideService(References.CurrentLoggers, new Set([collector])))
+  }
+
+  it.effect(
+    "warn-only: a model send blocked past the stall timeout on 3 checks logs stall-detected, not before, keeps the connection, then stall-cleared",
+    () =>
+      capture((lines) =>
+        Effect.gen(function* () {
+          const { network, seen } = yield* serverUp
+          const c1 = yield* network.endpoint("c1").connect("server:1")
+          assert.strictEqual(yield* joinAs(c1, "c1"), "welcome")
+          yield* network.stall("c1")
+          const coordinator = yield* RoundCoordinator
+          yield* Effect.forkChild(coordinator.run(1, Model.make("softmax").init(1), ["c1"]))
+          yield* settle()
+          yield* TestClock.adjust("999 millis")
+          yield* settle()
+          assert.notInclude(lines, "stall-detected")
+          yield* TestClock.adjust("301 millis")
+          yield* settle()
+          assert.include(lines, "stall-detected")
+          const detected = seen.find((e) => e._tag === "StallDetected")
+          assert.deepInclude(detected, { id: "c1", checks: 3, closed: false })
+          assert.isTrue(yield* c1.isOpen)
+          // The watchdog gives up on the send at 3 s: nothing is pending any more, the stall clears.
+          yield* TestClock.adjust("2 seconds")
+          yield* settle()
+          assert.include(lines, "stall-cleared")
+          assert.isTrue(yield* c1.isOpen)
+        }).pipe(withServer(stallSettings("false"))),
+      ),
+  )
+
+  it.effect(
+    "--close-stalled true: the stalled connection is closed when the stall is detected, and the client goes offline",
+    () =>
+      Effect.gen(function* () {
+        const { network, seen } = yield* serverUp
+        const c1 = yield* network.endpoint("c1").connect("server:1")
+        assert.strictEqual(yield* joinAs(c1, "c1"), "welcome")
+        yield* network.stall("c1")
+        const coordinator = yield* RoundCoordinator
+        yield* Effect.forkChild(coordinator.run(1, Model.make("softmax").init(1), ["c1"]))
+        yield* settle()
+        yield* TestClock.adjust("1300 millis")
+        yield* until(seen, (e) => e._tag === "ClientWentOffline")
+        assert.deepInclude(
+          seen.find((e) => e._tag === "StallDetected"),
+          { id: "c1", closed: true },
+        )
+      }).pipe(withServer(stallSettings("true"))),
+  )
+})
