@@ -166,7 +166,12 @@ const monitor = (deps: Deps, connection: Connection.Connection, id: string, sess
       Stream.runForEach(yield* stall.subscribe, (event) =>
         event._tag === "StallDetected"
           ? deps.events.publish(
-              new ServerEvent.StallDetected({ id, oldestPendingMs: event.oldestPendingMs, checks: event.checks, closed }),
+              new ServerEvent.StallDetected({
+                id,
+                oldestPendingMs: event.oldestPendingMs,
+                checks: event.checks,
+                closed,
+              }),
             )
           : event._tag === "StallCleared"
             ? deps.events.publish(new ServerEvent.StallCleared({ id }))

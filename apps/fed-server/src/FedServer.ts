@@ -59,7 +59,7 @@ export const layer = (settings: ServerSettings.ServerSettings) => {
   const clientIds = settings.clientIds?.split(",").map((id) => id.trim())
   const foundation = Layer.mergeAll(
     ServerEvents.layer,
-    ClientDirectory.layer({ flapWindow: settings.heartbeatTimeout }),
+    ClientDirectory.layer({ flapWindow: timeouts.heartbeatTimeout }),
     NeighborRegistry.layer({
       policy: ServerSettings.retryPolicy(settings),
       isRetryable: (error) => TransportError.isRetryable(error) && error._tag === "SendTimeout",
@@ -69,7 +69,7 @@ export const layer = (settings: ServerSettings.ServerSettings) => {
     ClientLiveness.layer({ ...ServerSettings.livenessOptions(settings), clientIds }),
     RoundCoordinator.layer({
       paramCount: Model.make(settings.model).paramCount,
-      roundTimeout: settings.roundTimeout,
+      roundTimeout: timeouts.roundTimeout,
       ackProgressTimeout: timeouts.ackProgressTimeout,
       checkInterval: timeouts.checkInterval,
     }),
@@ -83,8 +83,8 @@ export const layer = (settings: ServerSettings.ServerSettings) => {
         localEpochs: settings.localEpochs,
         batchSize: settings.batchSize,
         learningRate: settings.learningRate,
-        heartbeatIntervalMs: settings.heartbeatInterval,
-        heartbeatTimeoutMs: settings.heartbeatTimeout,
+        heartbeatIntervalMs: timeouts.heartbeatInterval,
+        heartbeatTimeoutMs: timeouts.heartbeatTimeout,
         ackProgressTimeoutMs: timeouts.ackProgressTimeout,
         checkIntervalMs: timeouts.checkInterval,
       },
@@ -101,7 +101,7 @@ export const layer = (settings: ServerSettings.ServerSettings) => {
       rounds: settings.rounds,
       expectedClients: settings.expectedClients,
       minClients: settings.minClients,
-      joinTimeout: settings.joinTimeout,
+      joinTimeout: timeouts.joinTimeout,
     }),
   ).pipe(Layer.provideMerge(rounds))
 }

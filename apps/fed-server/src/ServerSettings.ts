@@ -7,22 +7,22 @@
  * durations as numbers of milliseconds), and the struct's checks validate
  * them as a whole:
  *
- * - the liveness group (`heartbeatInterval`, `heartbeatTimeout` as both the
- *   server's timeout and the clients' peer timeout, `joinTimeout`,
- *   `minClients`) is decoded by `@fedguard/heartbeat`'s
- *   `HeartbeatConfig` (positive durations, timeout longer than the interval),
- *   and the retry group (`maxRetries`, `retryBaseDelay`, `retryMaxDelay`) by
- *   `@fedguard/retry`'s `RetryPolicy` (positive base delay, max delay not
- *   shorter than the base delay): their rules are stated once, in the
- *   packages, through `Settings.embed` and the key maps {@link livenessKeys}
- *   and {@link retryKeys};
+ * - every timeout of the deployment (round, heartbeat interval and timeout,
+ *   join, and the stall guard's send, ack-progress, check and stall timeouts)
+ *   is resolved by `@fedguard/stall-guard`'s `TimeoutBudget`: the ones given
+ *   are kept, the others derived from them and from the round timeout
+ *   (default 120 s), and the whole set is checked against the budget's rules
+ *   (which include `@fedguard/heartbeat`'s: positive, timeout longer than the
+ *   interval, and more: longer than two intervals); a broken rule names the
+ *   flags that were given; {@link livenessOptions} decodes the resolved
+ *   liveness values with `HeartbeatConfig`;
+ * - the retry group (`maxRetries`, `retryBaseDelay`, `retryMaxDelay`) is
+ *   decoded by `@fedguard/retry`'s `RetryPolicy` (positive base delay, max
+ *   delay not shorter than the base delay) through `Settings.embed` and
+ *   {@link retryKeys}: its rules are stated once, in the package;
  * - the server's own rules are stated here with `Settings.compare` and
- *   `Settings.rule`: `--min-clients` not above `--expected-clients`,
- *   `--round-timeout` positive and not shorter than `--heartbeat-timeout`,
- *   and `--expected-clients` not above the number of `--client-ids`.
- *
- * The same key maps derive the packages' options ({@link retryPolicy},
- * {@link livenessOptions}), so the server never restates them.
+ *   `Settings.rule`: `--min-clients` not above `--expected-clients`, and
+ *   `--expected-clients` not above the number of `--client-ids`.
  *
  * @since 0.1.0
  */
@@ -35,22 +35,6 @@ import { TimeoutBudget } from "@fedguard/stall-guard"
 import { Effect, Result, Schema } from "effect"
 
 const { int, millis } = Settings
-
-/**
- * Which setting holds each `HeartbeatConfig` key the server uses (and sends
- * to clients in its welcome).
- *
- * @since 0.1.0
- * @category embedding
- */
-export const livenessKeys = {
-  interval: "heartbeatInterval",
-  timeout: "heartbeatTimeout",
-  // The welcome hands the same timeout to clients as their peer timeout.
-  peerTimeout: "heartbeatTimeout",
-  joinTimeout: "joinTimeout",
-  minClients: "minClients",
-} as const
 
 /**
  * Which setting holds each `RetryPolicy` key.
@@ -92,10 +76,12 @@ const Fields = Schema.Struct({
     ),
   ),
   report: Schema.optionalKey(Settings.OutputFile),
-  joinTimeout: millis("60s"),
-  roundTimeout: Settings.positiveMillis("120s"),
-  heartbeatInterval: millis("30s"),
-  heartbeatTimeout: millis("90s"),
+  // The timeouts: each optional, resolved as a whole by `timeouts` (a lone --round-timeout sets
+  // the scale of all the others).
+  joinTimeout: Schema.optionalKey(Settings.PositiveMillis),
+  roundTimeout: Schema.optionalKey(Settings.PositiveMillis),
+  heartbeatInterval: Schema.optionalKey(Settings.PositiveMillis),
+  heartbeatTimeout: Schema.optionalKey(Settings.PositiveMillis),
   maxRetries: int(0, 100, "3"),
   retryBaseDelay: millis("1s"),
   retryMaxDelay: millis("30s"),
@@ -114,17 +100,28 @@ const Fields = Schema.Struct({
 type Fields = typeof Fields.Type
 
 /**
- * Every timeout of the deployment, resolved: the values given, and the
- * stall guard's derived by `TimeoutBudget.derive` from the round timeout and
- * the heartbeat timings (FLARE's lesson: timeouts tuned one by one drift
- * apart; here they come from one chain, and `TimeoutBudget.check` refuses an
- * inconsistent set at start-up).
+ * The round timeout when none is given (the seed's 120 s).
  *
  * @since 0.2.0
  * @category timeouts
  */
-export const timeouts = (settings: Omit<Fields, "secret">): TimeoutBudget.TimeoutBudget =>
-  TimeoutBudget.derive(settings.roundTimeout, {
+export const defaultRoundTimeout = 120_000
+
+/**
+ * Every timeout of the deployment, resolved by `TimeoutBudget.derive`: the
+ * values given are kept, the others derived from them and from the round
+ * timeout (default 120 s, which yields the seeds' values: beats every 30 s,
+ * offline after 90 s, FLARE's 30 / 60 / 45 s × 3 stall guard). A lone
+ * `--round-timeout 20s` scales all of them down together. `sources` says
+ * which were given, derived, or left at the default. (FLARE's lesson:
+ * timeouts tuned one by one drift apart; here they come from one chain, and
+ * `TimeoutBudget.check` refuses an inconsistent set at start-up.)
+ *
+ * @since 0.2.0
+ * @category timeouts
+ */
+export const timeouts = (settings: Omit<Fields, "secret">): TimeoutBudget.TimeoutBudget => {
+  const budget = TimeoutBudget.derive(settings.roundTimeout ?? defaultRoundTimeout, {
     heartbeatInterval: settings.heartbeatInterval,
     heartbeatTimeout: settings.heartbeatTimeout,
     joinTimeout: settings.joinTimeout,
@@ -134,13 +131,27 @@ export const timeouts = (settings: Omit<Fields, "secret">): TimeoutBudget.Timeou
     stallTimeout: settings.stallTimeout,
     consecutiveChecks: settings.consecutiveChecks,
   })
+  return {
+    ...budget,
+    sources: { ...budget.sources, roundTimeout: settings.roundTimeout === undefined ? "default" : "given" },
+  }
+}
 
-// The budget's keys are the settings' keys: a broken rule names its flags.
+// The budget's keys are the settings' keys. A broken rule is reported with the flags the user
+// gave: values derived from them break rules only as a consequence, and are not the mistake.
 const budgetRule = Settings.rule<Fields>("roundTimeout", "heartbeatTimeout", (settings, flag) => {
-  const checked = TimeoutBudget.check(timeouts(settings))
+  const budget = timeouts(settings)
+  const checked = TimeoutBudget.check(budget)
   if (Result.isSuccess(checked)) return undefined
-  return checked.failure.broken
-    .map((rule) => `${rule.keys.map((key) => flag(key as keyof Fields & string)).join(", ")}: ${rule.message}`)
+  const given = (key: string) => budget.sources?.[key as TimeoutBudget.Key] === "given"
+  const givenKeys = Object.keys(budget.sources ?? {}).filter(given)
+  const blamed = checked.failure.broken.filter((rule) => rule.keys.some(given))
+  return (blamed.length > 0 ? blamed : checked.failure.broken)
+    .map((rule) => {
+      // A rule broken only by derived values: they were derived from the given ones.
+      const keys = rule.keys.some(given) ? rule.keys.filter(given) : givenKeys.length > 0 ? givenKeys : rule.keys
+      return `${keys.map((key) => flag(key as keyof Fields & string)).join(", ")}: ${rule.message}`
+    })
     .join("; ")
 })
 
@@ -153,14 +164,9 @@ const budgetRule = Settings.rule<Fields>("roundTimeout", "heartbeatTimeout", (se
  * @category schemas
  */
 export const ServerSettings = Fields.check(
-  Settings.embed<Fields, typeof livenessKeys>(HeartbeatConfig.HeartbeatConfig, livenessKeys, { kind: "duration" }),
   Settings.embed<Fields, typeof retryKeys>(RetryPolicy.RetryPolicy, retryKeys, { kind: "duration" }),
   Settings.compare<Fields>("minClients", "<=", "expectedClients", {
     because: "the server would wait for clients that are not expected",
-  }),
-  Settings.compare<Fields>("roundTimeout", ">", "heartbeatTimeout", {
-    kind: "duration",
-    because: "a round would end before a dead client is detected",
   }),
   budgetRule,
   Settings.rule<Fields>("expectedClients", "clientIds", (settings, flag) => {
@@ -199,11 +205,12 @@ export const descriptions: Record<keyof ServerSettings | "explainTimeouts", stri
   secret: "Federation secret clients prove they hold (required, >= 8 characters)",
   clientIds: "Comma-separated ids allowed to join (default: any id that proves the secret)",
   report: "Write the JSON report to this file (its directory must exist and be writable)",
-  joinTimeout: "How long to wait for expected clients, and for a never-seen client (default 60s)",
+  joinTimeout:
+    "How long to wait for expected clients, and for a never-seen client (default: 4 x heartbeat interval, 120s)",
   roundTimeout:
-    "Longest a round waits for updates; later ones are stragglers; at least the heartbeat timeout (default 120s)",
-  heartbeatInterval: "How often clients beat (default 30s)",
-  heartbeatTimeout: "Silence after which a client is offline; longer than the interval (default 90s)",
+    "Longest a round waits for updates; later ones are stragglers; sets the scale of every timeout not given (default 120s)",
+  heartbeatInterval: "How often clients beat (default: round timeout / 4, 30s)",
+  heartbeatTimeout: "Silence after which a client is offline; above 2 x the interval (default: 3 x interval, 90s)",
   maxRetries: "Retries of a failed send (3 retries = 4 attempts; default 3)",
   retryBaseDelay: "First retry delay, doubled each retry (default 1s)",
   retryMaxDelay: "Cap of the retry delay, after jitter; at least the base delay (default 30s)",
@@ -229,25 +236,36 @@ export const retryPolicy = (settings: ServerSettings): RetryPolicy.RetryPolicy =
   RetryPolicy.make(Settings.project(retryKeys, settings))
 
 /**
- * The liveness tracker's options (fixed timeout, join timeout, quorum), from
- * the liveness settings through `HeartbeatConfig`.
+ * The liveness tracker's options (fixed timeout, join timeout, quorum): the
+ * resolved heartbeat timings, decoded by `@fedguard/heartbeat`'s
+ * `HeartbeatConfig` (its rules hold: the timeout budget is stricter).
  *
  * @since 0.1.0
  * @category embedding
  */
-export const livenessOptions = (settings: ServerSettings): LivenessTracker.Options =>
-  LivenessTracker.optionsFromConfig(
-    Schema.decodeUnknownSync(HeartbeatConfig.HeartbeatConfig)(Settings.project(livenessKeys, settings)),
+export const livenessOptions = (settings: ServerSettings): LivenessTracker.Options => {
+  const resolved = timeouts(settings)
+  return LivenessTracker.optionsFromConfig(
+    Schema.decodeUnknownSync(HeartbeatConfig.HeartbeatConfig)({
+      interval: resolved.heartbeatInterval,
+      timeout: resolved.heartbeatTimeout,
+      peerTimeout: resolved.heartbeatTimeout,
+      joinTimeout: resolved.joinTimeout,
+      minClients: settings.minClients,
+    }),
   )
+}
 
 /**
- * The settings as the report's `config`: every decoded value (durations in
- * milliseconds), the secret replaced by `"<redacted>"`.
+ * The settings as the report's `config`: every decoded value and every
+ * resolved timeout (durations in milliseconds), the secret replaced by
+ * `"<redacted>"`.
  *
  * @since 0.2.0
  * @category report
  */
 export const reportConfig = (settings: ServerSettings): Record<string, Schema.Json> => {
   const { secret: _secret, ...rest } = settings
-  return { ...rest, secret: "<redacted>" }
+  const { sources: _sources, ...resolved } = timeouts(settings)
+  return { ...rest, ...resolved, secret: "<redacted>" }
 }

@@ -314,9 +314,11 @@ export type Overrides = {
  * - ackProgressTimeout = 2 × sendTimeout, stallTimeout = 1.5 × sendTimeout,
  *   checkInterval = sendTimeout / 6 (at least 10 ms); consecutiveChecks = 3.
  *
- * With nothing given every rule holds (the ratios satisfy them at any
- * scale); given values are kept as they are, and `check` reports the rules
- * they break.
+ * With nothing given every rule holds for any round timeout down to about
+ * 100 ms (below that, the check interval's 10 ms floor no longer fits the
+ * stall window); given values are kept as they are, and `check` reports the
+ * rules they break. A given heartbeat timeout moves the stall guard's values
+ * with it, up as well as down.
  *
  * @example
  * ```ts
