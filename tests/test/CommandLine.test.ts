@@ -88,7 +88,10 @@ describe("command lines", () => {
     Effect.gen(function* () {
       const { code, stderr } = yield* runs(serverBin, ["--secret", "long-enough", "--ack-progress-timeout", "130s"])
       assert.strictEqual(code, 2)
-      assert.match(stderr, /^fed-server: invalid settings: .*--ack-progress-timeout.*--round-timeout.*\n$/)
+      assert.match(
+        stderr,
+        /^fed-server: invalid settings: --ack-progress-timeout: ack-progress window 130 s \+ .* must be below round timeout 120 s.*\n$/,
+      )
     }),
   )
 
@@ -122,7 +125,7 @@ describe("command lines", () => {
       assert.strictEqual(code, 2)
       assert.strictEqual(
         stderr,
-        "fed-server: invalid settings: --heartbeat-timeout (1s) must be longer than --heartbeat-interval (2s): a peer would be declared lost between two beats\n",
+        "fed-server: invalid settings: --heartbeat-timeout, --heartbeat-interval: heartbeat timeout 1 s must exceed 2 × interval 2 s: one lost or late beat would declare a live peer dead\n",
       )
     }),
   )

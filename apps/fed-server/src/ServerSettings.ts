@@ -108,11 +108,22 @@ type Fields = typeof Fields.Type
 export const defaultRoundTimeout = 120_000
 
 /**
+ * The join timeout when none is given: how long the server waits for the
+ * expected clients (and a named client to show up). Not scaled with the
+ * heartbeats: it covers starting processes and loading data, not beats.
+ *
+ * @since 0.2.0
+ * @category timeouts
+ */
+export const defaultJoinTimeout = 60_000
+
+/**
  * Every timeout of the deployment, resolved by `TimeoutBudget.derive`: the
  * values given are kept, the others derived from them and from the round
  * timeout (default 120 s, which yields the seeds' values: beats every 30 s,
  * offline after 90 s, FLARE's 30 / 60 / 45 s × 3 stall guard). A lone
- * `--round-timeout 20s` scales all of them down together. `sources` says
+ * `--round-timeout 20s` scales all of them down together, except the join
+ * timeout (default 60 s: it covers starting processes, not beats). `sources` says
  * which were given, derived, or left at the default. (FLARE's lesson:
  * timeouts tuned one by one drift apart; here they come from one chain, and
  * `TimeoutBudget.check` refuses an inconsistent set at start-up.)
@@ -124,7 +135,7 @@ export const timeouts = (settings: Omit<Fields, "secret">): TimeoutBudget.Timeou
   const budget = TimeoutBudget.derive(settings.roundTimeout ?? defaultRoundTimeout, {
     heartbeatInterval: settings.heartbeatInterval,
     heartbeatTimeout: settings.heartbeatTimeout,
-    joinTimeout: settings.joinTimeout,
+    joinTimeout: settings.joinTimeout ?? defaultJoinTimeout,
     sendTimeout: settings.sendTimeout,
     ackProgressTimeout: settings.ackProgressTimeout,
     checkInterval: settings.checkInterval,
@@ -133,7 +144,11 @@ export const timeouts = (settings: Omit<Fields, "secret">): TimeoutBudget.Timeou
   })
   return {
     ...budget,
-    sources: { ...budget.sources, roundTimeout: settings.roundTimeout === undefined ? "default" : "given" },
+    sources: {
+      ...budget.sources,
+      roundTimeout: settings.roundTimeout === undefined ? "default" : "given",
+      joinTimeout: settings.joinTimeout === undefined ? "default" : "given",
+    },
   }
 }
 
@@ -205,8 +220,7 @@ export const descriptions: Record<keyof ServerSettings | "explainTimeouts", stri
   secret: "Federation secret clients prove they hold (required, >= 8 characters)",
   clientIds: "Comma-separated ids allowed to join (default: any id that proves the secret)",
   report: "Write the JSON report to this file (its directory must exist and be writable)",
-  joinTimeout:
-    "How long to wait for expected clients, and for a never-seen client (default: 4 x heartbeat interval, 120s)",
+  joinTimeout: "How long to wait for expected clients, and for a never-seen client (default 60s)",
   roundTimeout:
     "Longest a round waits for updates; later ones are stragglers; sets the scale of every timeout not given (default 120s)",
   heartbeatInterval: "How often clients beat (default: round timeout / 4, 30s)",

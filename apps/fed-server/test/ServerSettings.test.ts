@@ -58,7 +58,9 @@ describe("server settings", () => {
         4100,
       )
       // A lone interval moves the timeout derived from it (3 ×): nothing to refuse.
-      const derived = ServerSettings.timeouts(yield* server({ heartbeatInterval: "2m", roundTimeout: "10m" }))
+      const derived = ServerSettings.timeouts(
+        yield* server({ heartbeatInterval: "2m", roundTimeout: "10m", joinTimeout: "5m" }),
+      )
       assert.deepStrictEqual([derived.heartbeatInterval, derived.heartbeatTimeout], [120_000, 360_000])
       // Against a round it does not fit, only the given flag is named.
       assert.match(yield* failure(server({ heartbeatInterval: "2m" })), /^invalid settings: --heartbeat-interval: /)
