@@ -275,6 +275,18 @@ describe("ClientSession: the stall monitor of each session", () => {
       closeStalled,
     })
 
+  // c1 joins, stops reading, and round 1 starts sending it the model: the send stays pending.
+  const stalledModelSend = Effect.gen(function* () {
+    const { network, seen } = yield* serverUp
+    const c1 = yield* network.endpoint("c1").connect("server:1")
+    assert.strictEqual(yield* joinAs(c1, "c1"), "welcome")
+    yield* network.stall("c1")
+    const coordinator = yield* RoundCoordinator
+    yield* Effect.forkChild(coordinator.run(1, Model.make("softmax").init(1), ["c1"]))
+    yield* settle()
+    return { seen, c1 }
+  })
+
   // Every log line, as the JSON logger would write it: what a person reading the log sees.
   const capture = <A, E, R>(body: (lines: Array<string>) => Effect.Effect<A, E, R>) => {
     const lines: Array<string> = []
@@ -287,13 +299,7 @@ describe("ClientSession: the stall monitor of each session", () => {
     () =>
       capture((lines) =>
         Effect.gen(function* () {
-          const { network, seen } = yield* serverUp
-          const c1 = yield* network.endpoint("c1").connect("server:1")
-          assert.strictEqual(yield* joinAs(c1, "c1"), "welcome")
-          yield* network.stall("c1")
-          const coordinator = yield* RoundCoordinator
-          yield* Effect.forkChild(coordinator.run(1, Model.make("softmax").init(1), ["c1"]))
-          yield* settle()
+          const { seen, c1 } = yield* stalledModelSend
           yield* TestClock.adjust("999 millis")
           yield* settle()
           assert.notInclude(lines, "stall-detected")
@@ -316,13 +322,7 @@ describe("ClientSession: the stall monitor of each session", () => {
     "--close-stalled true: the stalled connection is closed when the stall is detected, and the client goes offline",
     () =>
       Effect.gen(function* () {
-        const { network, seen } = yield* serverUp
-        const c1 = yield* network.endpoint("c1").connect("server:1")
-        assert.strictEqual(yield* joinAs(c1, "c1"), "welcome")
-        yield* network.stall("c1")
-        const coordinator = yield* RoundCoordinator
-        yield* Effect.forkChild(coordinator.run(1, Model.make("softmax").init(1), ["c1"]))
-        yield* settle()
+        const { seen, c1 } = yield* stalledModelSend
         yield* TestClock.adjust("1300 millis")
         yield* until(seen, (e) => e._tag === "ClientWentOffline")
         assert.deepInclude(
