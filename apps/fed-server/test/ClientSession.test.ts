@@ -322,7 +322,7 @@ describe("ClientSession: the stall monitor of each session", () => {
     "--close-stalled true: the stalled connection is closed when the stall is detected, and the client goes offline",
     () =>
       Effect.gen(function* () {
-        const { seen, c1 } = yield* stalledModelSend
+        const { seen } = yield* stalledModelSend
         yield* TestClock.adjust("1300 millis")
         yield* until(seen, (e) => e._tag === "ClientWentOffline")
         assert.deepInclude(
