@@ -110,6 +110,18 @@ const sendFailure = (error: { readonly _tag: string }): RoundState.ExclusionReas
   }
 }
 
+/**
+ * FedAvg of the admitted updates in a canonical order (by client id), not in
+ * arrival order: float sums depend on their order, so the same participants
+ * give a bit-identical model whatever the timing, and two runs with the same
+ * seed can be proved to have trained the same model (`modelSha256`).
+ *
+ * @since 0.2.0
+ * @category aggregation
+ */
+export const aggregateCanonical = (updates: ReadonlyArray<UpdateAdmission.Admitted>) =>
+  FedAvg.aggregate(updates.toSorted((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)))
+
 // What the round functions below share: the services, the mailbox, and the options.
 interface Deps {
   readonly directory: ClientDirectory["Service"]
@@ -287,7 +299,7 @@ const runRound = (deps: Deps) =>
     const aggregated =
       state.accepted.length === 0
         ? Option.none()
-        : Option.some(yield* FedAvg.aggregate(state.accepted).pipe(Effect.orDie))
+        : Option.some(yield* aggregateCanonical(state.accepted).pipe(Effect.orDie))
     return {
       state,
       global: Option.getOrElse(aggregated, () => global),

@@ -9,8 +9,9 @@
  * @since 0.2.0
  */
 
+import { createHash } from "node:crypto"
 import { Protocol, type Report } from "@fedguard/app-kit"
-import { type Dataset, Model } from "@fedguard/federation"
+import { type Dataset, Model, Weights } from "@fedguard/federation"
 import type { LivenessTracker } from "@fedguard/heartbeat"
 import { Context, type Duration, Effect, Layer, Option } from "effect"
 import { ClientDirectory } from "./ClientDirectory.ts"
@@ -59,6 +60,9 @@ const absenceReason: Record<LivenessTracker.ClientState, string> = {
   // Alive but without a session (its join was still in progress when the round started).
   online: "offline",
 }
+
+// The model's fingerprint: SHA-256 of its little-endian float32 bytes (the wire form).
+const sha256 = (model: Float32Array) => createHash("sha256").update(Weights.encode(model)).digest("hex")
 
 const byId = (a: { readonly id: string }, b: { readonly id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
@@ -126,6 +130,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
         modelUpdated: outcome.modelUpdated,
         testAccuracy: evaluation.accuracy,
         testLoss: evaluation.loss,
+        modelSha256: sha256(global),
         durationMs: outcome.durationMs,
         bytesIn: outcome.bytesIn,
         bytesOut: outcome.bytesOut,
@@ -160,7 +165,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
         ...(client.reason === undefined ? {} : { reason: client.reason }),
       }))
       .sort(byId)
-    return { rounds, clients, finalAccuracy }
+    return { rounds, clients, finalAccuracy, finalModelSha256: sha256(global) }
   })
 
   return TrainingJob.of({ run })

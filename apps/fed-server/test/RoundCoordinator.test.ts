@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Model, Weights } from "@fedguard/federation"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import { RoundCoordinator } from "../src/RoundCoordinator.ts"
+import { aggregateCanonical, RoundCoordinator } from "../src/RoundCoordinator.ts"
 import * as ServerSettings from "../src/ServerSettings.ts"
 import {
   fedAvg,
@@ -306,5 +306,34 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
       assert.strictEqual(outcome.global, global)
       assert.strictEqual(outcome.state.rejectedUpdates, 1)
     }).pipe(withServer(settings)),
+  )
+})
+
+describe("RoundCoordinator.aggregateCanonical", () => {
+  // Float sums depend on their order: with these values (1e16 + 1 is not a float64), FedAvg in
+  // arrival order gives 0 or 1 depending on who came first.
+  const update = (id: string, w: number) => ({ id, weights: Float32Array.of(w), samples: 100, bytes: 4 })
+  const a = update("a", 3e16)
+  const b = update("b", 3)
+  const c = update("c", -3e16)
+
+  it.effect("averages the same updates to a bit-identical model whatever their arrival order", () =>
+    Effect.gen(function* () {
+      const arrivalOrders = [
+        [a, b, c],
+        [a, c, b],
+        [b, a, c],
+        [b, c, a],
+        [c, a, b],
+        [c, b, a],
+      ]
+      const results = new Set<number>()
+      for (const order of arrivalOrders) results.add((yield* aggregateCanonical(order))[0]!)
+      assert.strictEqual(results.size, 1)
+      // Without the canonical order the arrival order shows: the test would see it.
+      const plain = new Set<number>()
+      for (const order of arrivalOrders) plain.add((yield* fedAvg(order))[0]!)
+      assert.isAbove(plain.size, 1)
+    }),
   )
 })

@@ -34,6 +34,8 @@ export const Round = Schema.Struct({
   modelUpdated: Schema.Boolean,
   testAccuracy: Schema.Number,
   testLoss: Schema.Number,
+  /** SHA-256 (hex) of the global model after the round, as little-endian float32 bytes. */
+  modelSha256: Schema.String,
   durationMs: Schema.Number,
   bytesIn: Schema.Int,
   bytesOut: Schema.Int,
@@ -66,6 +68,8 @@ export const Report = Schema.Struct({
   rounds: Schema.Array(Round),
   clients: Schema.Array(Client),
   finalAccuracy: Schema.Number,
+  /** SHA-256 (hex) of the final global model: equal for two runs that trained the same model. */
+  finalModelSha256: Schema.String,
 })
 
 /**
