@@ -55,7 +55,8 @@ const Fields = Schema.Struct({
   shardCount: int(1, 10_000),
   partition: Partition.Kind.pipe(Schema.withDecodingDefaultKey(Effect.succeed("iid" as const))),
   seed: int(0, 2 ** 31 - 1, "42"),
-  maxRetries: int(0, 100, "3"),
+  // Six retries of 1, 2, 4, 8, 16 and 30 s: a client rides out a server outage of at least a minute.
+  maxRetries: int(0, 100, "6"),
   retryBaseDelay: millis("1s"),
   retryMaxDelay: millis("30s"),
   joinTimeout: Settings.positiveMillis("30s"),
@@ -118,7 +119,8 @@ export const descriptions: Record<keyof ClientSettings, string> = {
   shardCount: "How many shards the training data is cut into (required)",
   partition: "iid or noniid (default iid); must match the server",
   seed: "Seed of the data split; must match the server (default 42)",
-  maxRetries: "Retries of a failed connect or send (3 retries = 4 attempts; default 3)",
+  maxRetries:
+    "Retries of a failed connect or send (6 retries = 7 attempts; default 6, which rides out a server outage of at least 60s)",
   retryBaseDelay: "First retry delay, doubled each retry (default 1s)",
   retryMaxDelay: "Cap of the retry delay, after jitter; at least the base delay (default 30s)",
   joinTimeout: "Longest wait from connecting to the server's welcome; then reconnect (default 30s)",

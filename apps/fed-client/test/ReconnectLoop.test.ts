@@ -1,12 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Queue } from "effect"
+import { Cause, Effect, Exit, Fiber, Queue, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import { ClientSettings } from "../src/ClientSettings.ts"
 import * as ReconnectLoop from "../src/ReconnectLoop.ts"
 import {
   environment,
   FakeServer,
   isDone,
   recordEvents,
+  secret,
   settingsOf,
   slowToClose,
   startClient,
@@ -191,6 +193,37 @@ describe("ReconnectLoop", () => {
       yield* TestClock.adjust("1 minute")
       assert.strictEqual(yield* server.waiting, 0)
       assert.lengthOf(yield* events.published("ServerLost"), 0)
+    }).pipe(Effect.scoped, Effect.provide(environment)),
+  )
+
+  it.effect("with the default policy a client rides out a server outage of a minute and then joins", () =>
+    Effect.gen(function* () {
+      const events = yield* recordEvents
+      const defaults = Schema.decodeUnknownSync(ClientSettings)({
+        server: "server:1",
+        id: "c0",
+        secret,
+        shardIndex: "0",
+        shardCount: "2",
+      })
+      yield* startClient(defaults)
+      // No server for (at least) 60 s: every connect fails, and the client keeps trying.
+      let waited = 0
+      while (waited < 60_000) {
+        const failed = yield* events.next("ConnectFailed")
+        const delay = failed.reconnectInMs ?? 0
+        assert.isAbove(delay, 0)
+        if (waited + delay >= 60_000) break
+        yield* TestClock.adjust(delay)
+        waited += delay
+      }
+      assert.lengthOf(yield* events.published("GaveUp"), 0)
+      // The server is back before the next attempt: the client joins.
+      const server = yield* FakeServer
+      yield* TestClock.adjust("31 seconds")
+      const peer = yield* server.nextPeer
+      yield* peer.welcomeClient("n1")
+      yield* events.next("Joined")
     }).pipe(Effect.scoped, Effect.provide(environment)),
   )
 })
