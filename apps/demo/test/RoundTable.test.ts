@@ -12,6 +12,7 @@ const completed = (excluded: ReadonlyArray<{ id: string; reason: string }>) =>
     modelUpdated: true,
     testAccuracy: 0.91234,
     testLoss: 0.3456,
+    modelSha256: "0".repeat(64),
     durationMs: 1234,
     bytesIn: 10,
     bytesOut: 20,
