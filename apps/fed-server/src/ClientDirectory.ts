@@ -14,6 +14,7 @@
  */
 import type { Connection } from "@fedguard/transport"
 import { Clock, Context, Duration, Effect, FiberMap, Layer, Option, Schema } from "effect"
+import { byId } from "./internal/byId.ts"
 
 /**
  * One admitted session. `generation` counts the sessions of this id, so the
@@ -170,7 +171,7 @@ export const make = Effect.fnUntraced(function* (options: Options = {}) {
         sessions.delete(id)
         return true
       }),
-    sessions: Effect.sync(() => [...sessions.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))),
+    sessions: Effect.sync(() => [...sessions.values()].sort(byId)),
   })
 })
 

@@ -56,7 +56,7 @@ export class ServerFailed extends Schema.TaggedError<ServerFailed>()("ServerFail
  */
 export const layer = (settings: ServerSettings.ServerSettings) => {
   const timeouts = ServerSettings.timeouts(settings)
-  const clientIds = settings.clientIds?.split(",").map((id) => id.trim())
+  const clientIds = settings.clientIds === undefined ? undefined : ServerSettings.clientIdList(settings.clientIds)
   const foundation = Layer.mergeAll(
     ServerEvents.layer,
     ClientDirectory.layer({ flapWindow: timeouts.heartbeatTimeout }),

@@ -21,6 +21,7 @@ import type { Connection } from "@fedguard/transport"
 import { PeerId } from "@fedguard/transport"
 import { Clock, Context, Duration, Effect, Layer, Option, Queue, References, Result, type Scope, Stream } from "effect"
 import { ClientDirectory } from "./ClientDirectory.ts"
+import { byId } from "./internal/byId.ts"
 import * as RoundState from "./RoundState.ts"
 import * as ServerEvent from "./ServerEvent.ts"
 import { ServerEvents } from "./ServerEvents.ts"
@@ -120,7 +121,7 @@ const sendFailure = (error: { readonly _tag: string }): RoundState.ExclusionReas
  * @category aggregation
  */
 export const aggregateCanonical = (updates: ReadonlyArray<UpdateAdmission.Admitted>) =>
-  FedAvg.aggregate(updates.toSorted((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)))
+  FedAvg.aggregate(updates.toSorted(byId))
 
 // What the round functions below share: the services, the mailbox, and the options.
 interface Deps {

@@ -44,7 +44,14 @@ const { int, millis } = Settings
  */
 export const retryKeys = { maxRetries: "maxRetries", baseDelay: "retryBaseDelay", maxDelay: "retryMaxDelay" } as const
 
-const clientIdList = (clientIds: string) =>
+/**
+ * The ids of a `--client-ids` value: comma-separated, trimmed, empty entries
+ * dropped (`"a, ,b"` is `["a", "b"]`).
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const clientIdList = (clientIds: string): ReadonlyArray<string> =>
   clientIds
     .split(",")
     .map((id) => id.trim())

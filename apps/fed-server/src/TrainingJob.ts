@@ -16,6 +16,7 @@ import type { LivenessTracker } from "@fedguard/heartbeat"
 import { Context, type Duration, Effect, Layer, Option } from "effect"
 import { ClientDirectory } from "./ClientDirectory.ts"
 import { ClientLiveness } from "./ClientLiveness.ts"
+import { byId } from "./internal/byId.ts"
 import { RoundCoordinator } from "./RoundCoordinator.ts"
 import * as RoundState from "./RoundState.ts"
 import * as ServerEvent from "./ServerEvent.ts"
@@ -63,8 +64,6 @@ const absenceReason: Record<LivenessTracker.ClientState, string> = {
 
 // The model's fingerprint: SHA-256 of its little-endian float32 bytes (the wire form).
 const sha256 = (model: Float32Array) => createHash("sha256").update(Weights.encode(model)).digest("hex")
-
-const byId = (a: { readonly id: string }, b: { readonly id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
 /**
  * Builds the job.

@@ -182,4 +182,8 @@ describe("server settings", () => {
       assert.strictEqual((yield* server({ report: writable })).report, writable)
     }),
   )
+
+  it("reads --client-ids as trimmed ids without empty entries, the same list the server registers", () => {
+    assert.deepStrictEqual(ServerSettings.clientIdList(" a, ,b ,"), ["a", "b"])
+  })
 })
