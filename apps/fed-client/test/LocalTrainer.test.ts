@@ -4,18 +4,22 @@ import { Weights } from "@fedguard/federation"
 import { Connection } from "@fedguard/transport"
 import { Effect, Queue, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { environment, FakeServer, recordEvents, settingsOf, softmaxParams, startClient } from "./support/FakeServer.ts"
+import {
+  environment,
+  FakeServer,
+  recordEvents,
+  settingsOf,
+  softmaxParams,
+  startClient,
+  welcomed,
+} from "./support/FakeServer.ts"
 
 const decodeUpdateMeta = Schema.decodeUnknownSync(Protocol.UpdateMeta)
 
 describe("LocalTrainer", () => {
   it.effect("uploads each round's update as an 'update' transfer with its UpdateMeta, and publishes RoundTrained", () =>
     Effect.gen(function* () {
-      const server = yield* FakeServer
-      const events = yield* recordEvents
-      yield* startClient(settingsOf())
-      const peer = yield* server.nextPeer
-      yield* peer.welcomeClient("n1")
+      const { events, peer } = yield* welcomed()
       yield* peer.sendModel(1, softmaxParams(1))
       const update = yield* Queue.take(peer.transfers)
       assert.strictEqual(update.tag, "update")
@@ -30,11 +34,7 @@ describe("LocalTrainer", () => {
 
   it.effect("a newer model supersedes a queued older one: the older round is never trained or uploaded", () =>
     Effect.gen(function* () {
-      const server = yield* FakeServer
-      const events = yield* recordEvents
-      yield* startClient(settingsOf())
-      const peer = yield* server.nextPeer
-      yield* peer.welcomeClient("n1")
+      const { events, peer } = yield* welcomed()
       yield* peer.sendModel(1, softmaxParams(1))
       // Round 1 is trained; its upload waits for the server to read it. Meanwhile rounds 2 and 3 arrive.
       const first = yield* Queue.take(peer.transfers)

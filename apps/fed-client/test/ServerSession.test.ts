@@ -13,6 +13,7 @@ import {
   settingsOf,
   startClient,
   welcome,
+  welcomed,
 } from "./support/FakeServer.ts"
 
 describe("ServerSession", () => {
@@ -52,12 +53,7 @@ describe("ServerSession", () => {
 
   it.effect("acked heartbeats keep the session alive well past the peer timeout", () =>
     Effect.gen(function* () {
-      const server = yield* FakeServer
-      const events = yield* recordEvents
-      yield* startClient(settingsOf())
-      const peer = yield* server.nextPeer
-      yield* peer.welcomeClient("n1")
-      yield* events.next("Joined")
+      const { server, events, peer } = yield* welcomed()
       yield* TestClock.adjust("5 seconds")
       assert.isTrue(yield* peer.connection.isOpen)
       assert.isAbove(yield* Queue.size(peer.beats), 40)
@@ -68,12 +64,7 @@ describe("ServerSession", () => {
 
   it.effect("declares a stalled server lost exactly the peer timeout after its last ack, not before", () =>
     Effect.gen(function* () {
-      const server = yield* FakeServer
-      const events = yield* recordEvents
-      yield* startClient(settingsOf())
-      const peer = yield* server.nextPeer
-      yield* peer.welcomeClient("n1")
-      yield* events.next("Joined")
+      const { server, events } = yield* welcomed()
       // Beats at 0, 100, …, 1000 ms are acked; then the server stalls (SIGSTOP): nothing reaches it.
       yield* TestClock.adjust("1 second")
       yield* server.network.stall("server:1")
@@ -140,12 +131,7 @@ describe("ServerSession", () => {
 
   it.effect("an undecodable message from the server is a typed Undecodable error, not a crash, and final", () =>
     Effect.gen(function* () {
-      const server = yield* FakeServer
-      const events = yield* recordEvents
-      const client = yield* startClient(settingsOf())
-      const peer = yield* server.nextPeer
-      yield* peer.welcomeClient("n1")
-      yield* events.next("Joined")
+      const { server, events, client, peer } = yield* welcomed()
       yield* peer.connection.send(Envelope.make("training-completed", { finalAccuracy: "high" }))
       const exit = yield* Fiber.await(client)
       assert.isTrue(Exit.isFailure(exit))

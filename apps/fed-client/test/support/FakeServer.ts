@@ -205,3 +205,19 @@ export const softmaxParams = (seed: number): Float32Array => Model.make("softmax
 
 /** Whether a fiber has finished, without waiting. */
 export const isDone = <A, E>(fiber: Fiber.Fiber<A, E>): boolean => fiber.pollUnsafe() !== undefined
+
+/**
+ * The usual start of a test: the fake server and the event recorder, a client
+ * started with `settings`, its connection taken and welcomed, and its
+ * `Joined` seen.
+ */
+export const welcomed = (settings: ClientSettings = settingsOf(), options: Parameters<typeof startClient>[1] = {}) =>
+  Effect.gen(function* () {
+    const server = yield* FakeServer
+    const events = yield* recordEvents
+    const client = yield* startClient(settings, options)
+    const peer = yield* server.nextPeer
+    yield* peer.welcomeClient("n1")
+    yield* events.next("Joined")
+    return { server, events, client, peer }
+  })
