@@ -229,7 +229,10 @@ describe("two processes with one client id (TCP)", () => {
           is("ClientReplaced", (e) => e.id === "c1"),
         )
         assert.strictEqual(yield* first.exitCode, 1)
-        assert.isTrue(first.seen().some((e) => e._tag === "Refused" && /replaced by a newer session/.test(e.reason)))
+        assert.isTrue(
+          first.seen().some((e) => e._tag === "Refused" && /replaced by a newer session/.test(e.reason)),
+          JSON.stringify(first.seen()),
+        )
         yield* waitFor(server, is("TrainingCompleted"))
         assert.strictEqual(yield* server.exitCode, 0, server.stderr())
         assert.strictEqual(yield* second.exitCode, 0, second.stderr())

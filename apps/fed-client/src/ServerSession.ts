@@ -201,9 +201,15 @@ const route = (
         Effect.mapError((error) => new Undecodable({ server, reason: error.reason })),
       )
       // At most one model's worth of bytes is buffered, whatever the server announces.
-      const bytes = yield* Connection.collectBytes(transfer, model.paramCount * 4).pipe(
-        Effect.mapError(transportEnded(ctx, true)),
-      )
+      const collected = yield* Connection.collectBytes(transfer, model.paramCount * 4).pipe(Effect.result)
+      if (Result.isFailure(collected)) {
+        // A model stream that breaks (aborted, or cut by a closing connection) ends this transfer,
+        // not the session: what the server sent after it (`refused: replaced …`) or the end of
+        // the inbound stream says why the session ends.
+        if (collected.failure._tag === "ConnectionClosed") return Result.failVoid
+        return yield* transportEnded(ctx, true)(collected.failure)
+      }
+      const bytes = collected.success
       const params = yield* Weights.decode(bytes, model.paramCount).pipe(
         Effect.mapError(
           (error) => new Undecodable({ server, reason: `model of round ${meta.round}: ${error.message}` }),

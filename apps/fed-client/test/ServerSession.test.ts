@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Auth } from "@fedguard/app-kit"
 import { Envelope } from "@fedguard/transport"
-import { Cause, Effect, Exit, Fiber, Queue, Redacted } from "effect"
+import { Cause, Effect, Exit, Fiber, Queue, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as ServerSession from "../src/ServerSession.ts"
 import {
@@ -163,5 +163,30 @@ describe("ServerSession", () => {
       assert.match(String(Exit.isFailure(oversized) ? oversized.cause : ""), /Undecodable/)
       assert.isTrue(isDone(second))
     }).pipe(Effect.scoped, Effect.provide(environment)),
+  )
+
+  it.effect(
+    "a model stream cut by the server's close does not hide the refusal sent before it: the client ends Refused, without reconnecting",
+    () =>
+      Effect.gen(function* () {
+        const { events, peer, client } = yield* welcomed()
+        // The server was streaming round 1's model when a newer session of this id replaced this
+        // one: half the model, then its refusal, then the close.
+        const half = new Uint8Array(7850 * 2)
+        yield* Effect.forkChild(
+          peer.connection.sendBytes(
+            { tag: "model", meta: { round: 1, paramCount: 7850 }, totalBytes: 7850 * 4 },
+            Stream.concat(Stream.make(half), Stream.never),
+          ),
+        )
+        // The client is reading the model when the refusal and the close come.
+        for (let i = 0; i < 200; i++) yield* Effect.yieldNow
+        yield* peer.send({ _tag: "refused", reason: "replaced by a newer session of client id c0" })
+        yield* peer.connection.close("session ended")
+        const exit = yield* Fiber.await(client)
+        assert.isTrue(Exit.isFailure(exit))
+        assert.match(String(Exit.isFailure(exit) ? Cause.squash(exit.cause) : ""), /replaced by a newer session/)
+        assert.lengthOf(yield* events.published("ServerLost"), 0)
+      }).pipe(Effect.scoped, Effect.provide(environment)),
   )
 })
