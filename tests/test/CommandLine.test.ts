@@ -173,6 +173,8 @@ describe("command lines", () => {
         "2s",
         "--report",
         join(mkdtempSync(join(tmpdir(), "fed-report-")), "r.json"),
+        "--state",
+        ":memory:",
       ])
       const listening = yield* running.printed('"listening"').pipe(Effect.timeout("20 seconds"))
       assert.match(listening, /"port":\d+/)

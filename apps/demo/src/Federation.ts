@@ -154,7 +154,7 @@ const serverCommand = (options: Options, secret: Redacted.Redacted<string>) =>
       ...["--model", options.model, "--partition", options.partition, "--seed", String(options.seed)],
       ...["--local-epochs", String(options.localEpochs), "--heartbeat-interval", options.heartbeatInterval],
       ...["--heartbeat-timeout", options.heartbeatTimeout, "--round-timeout", options.roundTimeout],
-      ...["--join-timeout", "120s", "--report", options.report],
+      ...["--join-timeout", "120s", "--report", options.report, "--state", ":memory:"],
     ],
     {
       ...childOptions,

@@ -19,8 +19,9 @@
  * @since 0.2.0
  */
 
-import type { Report } from "@fedguard/app-kit"
+import { type Report, Settings } from "@fedguard/app-kit"
 import { Dataset, Mnist, Model } from "@fedguard/federation"
+import { JobStore } from "@fedguard/job-lifecycle"
 import { NeighborRegistry } from "@fedguard/retry"
 import { Transport, TransportError } from "@fedguard/transport"
 import { Effect, type FileSystem, Layer, type Path, Schema } from "effect"
@@ -54,7 +55,7 @@ export class ServerFailed extends Schema.TaggedError<ServerFailed>()("ServerFail
  * @since 0.2.0
  * @category layers
  */
-export const layer = (settings: ServerSettings.ServerSettings) => {
+export const layer = (settings: ServerSettings.ServerSettings, options: TrainingJob.Options = {}) => {
   const timeouts = ServerSettings.timeouts(settings)
   const clientIds = settings.clientIds === undefined ? undefined : ServerSettings.clientIdList(settings.clientIds)
   const foundation = Layer.mergeAll(
@@ -95,14 +96,7 @@ export const layer = (settings: ServerSettings.ServerSettings) => {
         closeStalled: settings.closeStalled === "true",
       },
     }),
-    TrainingJob.layer({
-      model: settings.model,
-      seed: settings.seed,
-      rounds: settings.rounds,
-      expectedClients: settings.expectedClients,
-      minClients: settings.minClients,
-      joinTimeout: timeouts.joinTimeout,
-    }),
+    TrainingJob.layer(settings, options),
   ).pipe(Layer.provideMerge(rounds))
 }
 
@@ -116,12 +110,20 @@ export const layer = (settings: ServerSettings.ServerSettings) => {
  */
 export const run = (
   settings: ServerSettings.ServerSettings,
-): Effect.Effect<Report.Report, ServerFailed, Transport.Transport | FileSystem.FileSystem | Path.Path> =>
+  options: TrainingJob.Options = {},
+): Effect.Effect<
+  Report.Report,
+  ServerFailed | Settings.ConflictingSettings,
+  Transport.Transport | FileSystem.FileSystem | Path.Path
+> =>
   Effect.gen(function* () {
     const transport = yield* Transport.Transport
     const events = yield* ServerEvents.ServerEvents
     const sessions = yield* ClientSession.ClientSession
     const job = yield* TrainingJob.TrainingJob
+    // What to run (a new job, or the state file's running one) is decided before listening:
+    // settings that conflict with the state file are refused before any client connects.
+    yield* job.prepare.pipe(Effect.mapError(failedJob))
     const listener = yield* transport.listen(`${settings.host}:${settings.port}`).pipe(
       Effect.mapError(
         (error) =>
@@ -137,6 +139,18 @@ export const run = (
     const { test } = yield* Dataset.split(data, { seed: settings.seed }).pipe(
       Effect.mapError((error) => new ServerFailed({ reason: error.message })),
     )
-    const result = yield* job.run(test)
+    const result = yield* job.run(test).pipe(Effect.mapError(failedJob))
     return { config: ServerSettings.reportConfig(settings), ...result } satisfies Report.Report
-  }).pipe(Effect.provide(layer(settings)), Effect.scoped)
+  }).pipe(
+    Effect.provide(layer(settings, options)),
+    Effect.provide(JobStore.layerSqlite({ path: settings.state })),
+    Effect.catchTags({
+      NotAStateFile: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),
+      StateFileTooNew: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),
+      StoreFailure: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),
+    }),
+    Effect.scoped,
+  )
+
+const failedJob = (error: Settings.ConflictingSettings | TrainingJob.JobFailed) =>
+  error instanceof Settings.ConflictingSettings ? error : new ServerFailed({ reason: error.message })

@@ -118,6 +118,65 @@ export class JoinTimedOut extends Schema.TaggedClass<JoinTimedOut>()("JoinTimedO
 }) {}
 
 /**
+ * A new job was created in the state file (`--state`); its rounds commit
+ * there.
+ *
+ * @since 0.3.0
+ * @category events
+ */
+export class JobCreated extends Schema.TaggedClass<JobCreated>()("JobCreated", {
+  jobId: Schema.String,
+  name: Schema.String,
+  rounds: Schema.Int,
+  state: Schema.String,
+}) {}
+
+/**
+ * The server found its running job in the state file and resumes it after
+ * its last committed round (`afterRound` 0: none was committed), from that
+ * round's global model (`modelSha256`).
+ *
+ * @since 0.3.0
+ * @category events
+ */
+export class JobResumed extends Schema.TaggedClass<JobResumed>()("JobResumed", {
+  jobId: Schema.String,
+  name: Schema.String,
+  afterRound: Schema.Int,
+  rounds: Schema.Int,
+  modelSha256: Schema.String,
+}) {}
+
+/**
+ * The job moved between states (`submitted → deploying → starting →
+ * running ⇄ paused → completed | failed | aborted`), recorded in the state
+ * file with its reason.
+ *
+ * @since 0.3.0
+ * @category events
+ */
+export class JobStateChanged extends Schema.TaggedClass<JobStateChanged>()("JobStateChanged", {
+  jobId: Schema.String,
+  from: Schema.String,
+  to: Schema.String,
+  reason: Schema.String,
+}) {}
+
+/**
+ * A client was left out of the job at its deploy or start phase (it had not
+ * joined, or was gone again before the first round), with the reason.
+ * Such a client may still join a later round.
+ *
+ * @since 0.3.0
+ * @category events
+ */
+export class ClientNotStarted extends Schema.TaggedClass<ClientNotStarted>()("ClientNotStarted", {
+  id: Schema.String,
+  phase: Schema.String,
+  reason: Schema.String,
+}) {}
+
+/**
  * A round started with these participants (sorted ids).
  *
  * @since 0.2.0
@@ -167,7 +226,8 @@ export class ClientExcluded extends Schema.TaggedClass<ClientExcluded>()("Client
 }) {}
 
 /**
- * A round finished: the report's round record.
+ * A round finished and was committed to the state file (its record and the
+ * new global model, in one transaction): the report's round record.
  *
  * @since 0.2.0
  * @category events
@@ -259,6 +319,10 @@ export const ServerEvent = Schema.Union([
   ClientNeverJoined,
   ClientLeft,
   JoinTimedOut,
+  JobCreated,
+  JobResumed,
+  JobStateChanged,
+  ClientNotStarted,
   RoundStarted,
   RoundPaused,
   UpdateRejected,
@@ -296,6 +360,10 @@ export const lines = EventLog.codec(ServerEvent, {
   ClientNeverJoined: { name: "client-never-joined", level: "Warning" },
   ClientLeft: { name: "client-left", level: "Info" },
   JoinTimedOut: { name: "join-timeout", level: "Warning" },
+  JobCreated: { name: "job-created", level: "Info" },
+  JobResumed: { name: "job-resumed", level: "Info" },
+  JobStateChanged: { name: "job-state", level: "Info" },
+  ClientNotStarted: { name: "client-not-started", level: "Warning" },
   RoundStarted: { name: "round-started", level: "Info" },
   RoundPaused: { name: "round-paused", level: "Warning" },
   UpdateRejected: { name: "update-rejected", level: "Warning" },

@@ -83,6 +83,14 @@ const Fields = Schema.Struct({
     ),
   ),
   report: Schema.optionalKey(Settings.OutputFile),
+  state: Schema.String.pipe(
+    Schema.check(Schema.isMinLength(1, { message: "must not be empty (use :memory: to keep no state)" })),
+    Schema.withDecodingDefaultKey(Effect.succeed("./fedguard-state.db")),
+  ),
+  jobName: Schema.String.pipe(
+    Schema.check(Schema.isMinLength(1, { message: "must not be empty" })),
+    Schema.withDecodingDefaultKey(Effect.succeed("mnist-fedavg")),
+  ),
   // The timeouts: each optional, resolved as a whole by `timeouts` (a lone --round-timeout sets
   // the scale of all the others).
   joinTimeout: Schema.optionalKey(Settings.PositiveMillis),
@@ -212,7 +220,7 @@ export type ServerSettings = typeof ServerSettings.Type
  * @since 0.1.0
  * @category docs
  */
-export const descriptions: Record<keyof ServerSettings | "explainTimeouts", string> = {
+export const descriptions: Record<keyof ServerSettings | "explainTimeouts" | "newJob", string> = {
   host: "Address to listen on (default 127.0.0.1)",
   port: "TCP port; 0 picks a free one (default 7070)",
   expectedClients: "Clients to wait for before the first round (default 4)",
@@ -227,6 +235,10 @@ export const descriptions: Record<keyof ServerSettings | "explainTimeouts", stri
   secret: "Federation secret clients prove they hold (required, >= 8 characters)",
   clientIds: "Comma-separated ids allowed to join (default: any id that proves the secret)",
   report: "Write the JSON report to this file (its directory must exist and be writable)",
+  state:
+    "SQLite state file of the job: each round commits there, and a restarted server resumes its running job (default ./fedguard-state.db; :memory: keeps none)",
+  jobName: "The job's name in the state file and the report (default mnist-fedavg)",
+  newJob: "Abort the running job in the state file, if any, and start a new one",
   joinTimeout: "How long to wait for expected clients, and for a never-seen client (default 60s)",
   roundTimeout:
     "Longest a round waits for updates; later ones are stragglers; sets the scale of every timeout not given (default 120s)",

@@ -1,30 +1,69 @@
 /**
- * A whole training job: wait for the expected clients, then run the rounds
- * while the quorum holds (pausing below it), evaluate the global model after
- * each, say farewell, and return the report.
+ * A whole training job, run as a `@fedguard/job-lifecycle` job whose every
+ * round is durable:
+ *
+ * - **new job**: wait for the expected clients (at most the join timeout),
+ *   then launch it: deploy (a client that has not joined failed to deploy,
+ *   `deployment timeout`; NVIDIA FLARE's PR #4209 lesson: a timeout is a
+ *   failure, not a success), start (a client gone again is excluded, `start
+ *   timeout`), both under the `QuorumPolicy` (`--min-clients`): below it the
+ *   job fails, naming each client's reason;
+ * - **resumed job** (its server was killed): `running → paused` while the
+ *   clients rejoin, then `paused → running` from the round after the last
+ *   committed one, with that round's global model;
+ * - **rounds**: while the quorum holds (pausing below it: `running ⇄
+ *   paused`); each round's record and new global model commit in ONE
+ *   transaction before `RoundCompleted` is published, so a round is in the
+ *   report exactly once whatever instant the server dies;
+ * - **end**: `completed`, the farewell, and the report built from the store
+ *   (every committed round, resumed or not).
  *
  * A round starts only with at least one participant, so an empty round never
- * runs and never counts toward `rounds`.
+ * runs and never counts toward `rounds`. A job aborted in the store by an
+ * operator (`fed-server abort`) while it runs stops before its next round.
  *
  * @since 0.2.0
  */
 
 import { createHash } from "node:crypto"
-import { Protocol, type Report } from "@fedguard/app-kit"
+import { Protocol, type Report, Settings } from "@fedguard/app-kit"
 import { type Dataset, Model, Weights } from "@fedguard/federation"
 import type { LivenessTracker } from "@fedguard/heartbeat"
-import { Context, type Duration, Effect, Layer, Option } from "effect"
+import { type JobError, JobLifecycle, JobStore } from "@fedguard/job-lifecycle"
+import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { ClientDirectory } from "./ClientDirectory.ts"
 import { ClientLiveness } from "./ClientLiveness.ts"
 import { byId } from "./internal/byId.ts"
+import * as JobRecord from "./JobRecord.ts"
 import { RoundCoordinator } from "./RoundCoordinator.ts"
 import * as RoundState from "./RoundState.ts"
 import * as ServerEvent from "./ServerEvent.ts"
 import { ServerEvents } from "./ServerEvents.ts"
+import * as ServerSettings from "./ServerSettings.ts"
 
 /**
- * Runs the job on the held-out `test` split and returns the report's rounds,
- * clients and final accuracy (the caller adds the configuration).
+ * The job did not complete: its launch missed the quorum (`reason` names
+ * each client's), it was aborted in the state file by an operator, or the
+ * state file failed.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class JobFailed extends Schema.TaggedError<JobFailed>()("JobFailed", {
+  jobId: Schema.String,
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return `job ${this.jobId}: ${this.reason}`
+  }
+}
+
+/**
+ * `prepare` decides what to run from the state file (see `JobRecord.plan`;
+ * run it before listening, so conflicting settings are refused before any
+ * client connects). `run` runs it on the held-out `test` split and returns
+ * the report's rounds, clients and final accuracy (the caller adds the
+ * configuration).
  *
  * @since 0.2.0
  * @category services
@@ -32,25 +71,22 @@ import { ServerEvents } from "./ServerEvents.ts"
 export class TrainingJob extends Context.Service<
   TrainingJob,
   {
-    readonly run: (test: Dataset.Dataset) => Effect.Effect<Omit<Report.Report, "config">>
+    readonly prepare: Effect.Effect<JobRecord.Plan, Settings.ConflictingSettings | JobFailed>
+    readonly run: (
+      test: Dataset.Dataset,
+    ) => Effect.Effect<Omit<Report.Report, "config">, Settings.ConflictingSettings | JobFailed>
   }
 >()("@fedguard/fed-server/TrainingJob") {}
 
 /**
- * Options: the model, seed of its initialisation, number of rounds, the
- * clients to wait for before round 1 (`expectedClients`, at most
- * `joinTimeout`), and the quorum (`minClients`).
+ * Options: `newJob` (`--new-job`: abort the state file's running job and
+ * start a new one).
  *
- * @since 0.2.0
+ * @since 0.3.0
  * @category models
  */
 export interface Options {
-  readonly model: Model.Name
-  readonly seed: number
-  readonly rounds: number
-  readonly expectedClients: number
-  readonly minClients: number
-  readonly joinTimeout: Duration.Input
+  readonly newJob?: boolean | undefined
 }
 
 // Why a known client is not in a round it could have been in.
@@ -65,96 +101,252 @@ const absenceReason: Record<LivenessTracker.ClientState, string> = {
 // The model's fingerprint: SHA-256 of its little-endian float32 bytes (the wire form).
 const sha256 = (model: Float32Array) => createHash("sha256").update(Weights.encode(model)).digest("hex")
 
-/**
- * Builds the job.
- *
- * @since 0.2.0
- * @category constructors
- */
-export const make = Effect.fnUntraced(function* (options: Options) {
-  const liveness = yield* ClientLiveness
-  const directory = yield* ClientDirectory
-  const coordinator = yield* RoundCoordinator
-  const events = yield* ServerEvents
-  const model = Model.make(options.model)
+type StoreError = JobStore.StoreFailure | JobStore.JobNotFound | JobStore.CheckpointCorrupt
 
-  // Participants: alive for the tracker and holding a session. Below the quorum, or with no one
-  // to train, the round waits (and says so) instead of running empty.
-  const participantsOf = Effect.fnUntraced(function* (round: number) {
+const storeFailed = (jobId: string) => (error: StoreError | JobStore.RoundAlreadyCommitted | { message: string }) =>
+  new JobFailed({ jobId, reason: `state file: ${error.message}` })
+
+// What the job's steps share: its settings and the server's services.
+interface Deps {
+  readonly settings: ServerSettings.ServerSettings
+  readonly liveness: ClientLiveness["Service"]
+  readonly directory: ClientDirectory["Service"]
+  readonly coordinator: RoundCoordinator["Service"]
+  readonly events: ServerEvents["Service"]
+  readonly store: JobStore.JobStore["Service"]
+  readonly model: Model.Model
+  readonly joinTimeout: number
+}
+
+// Waits for the expected clients, at most the join timeout; whether they all came.
+const awaitExpected = (d: Deps) =>
+  Effect.gen(function* () {
+    const { settings, liveness, events, joinTimeout } = d
+    const joined = yield* liveness
+      .awaitAlive(settings.expectedClients)
+      .pipe(Effect.timeoutOption(joinTimeout), Effect.map(Option.isSome))
+    if (!joined) {
+      yield* events.publish(
+        new ServerEvent.JoinTimedOut({ online: yield* liveness.aliveCount, expected: settings.expectedClients }),
+      )
+    }
+    return joined
+  })
+
+const lifecycleOf = (d: Deps, plan: JobRecord.Plan, enrolled: ReadonlyArray<string>, allJoined: boolean) => {
+  const { settings, liveness, directory, events, store } = d
+  return JobLifecycle.make(
+    plan.spec,
+    {
+      // Deployed: joined and welcomed (the welcome carries the job's configuration).
+      deploy: (site) =>
+        Effect.flatMap(directory.current(site), (session) =>
+          Option.isSome(session)
+            ? Effect.void
+            : Effect.fail(
+                allJoined
+                  ? `not joined when the ${settings.expectedClients} expected clients were in`
+                  : "deployment timeout",
+              ),
+        ),
+      // Started: still holding a session and alive when the job starts (one that dropped since
+      // its join gets the start timeout to come back).
+      start: (site) =>
+        Effect.gen(function* () {
+          while (true) {
+            const alive = yield* liveness.alive
+            if (alive.includes(site) && Option.isSome(yield* directory.current(site))) return
+            yield* Effect.sleep("10 millis")
+          }
+        }),
+    },
+    {
+      enrolled,
+      status: plan.status,
+      onTransition: (event) =>
+        Effect.andThen(
+          store
+            .recordTransition(plan.jobId, event.from, event.to, event.reason)
+            .pipe(
+              Effect.catch((error) =>
+                Effect.logWarning(`job ${plan.jobId}: ${event.from} → ${event.to} not recorded: ${error.message}`),
+              ),
+            ),
+          events.publish(
+            new ServerEvent.JobStateChanged({
+              jobId: plan.jobId,
+              from: event.from,
+              to: event.to,
+              reason: event.reason,
+            }),
+          ),
+        ),
+    },
+  )
+}
+
+// A new job: the join wait, then deploy and start under the quorum policy.
+const launch = Effect.fnUntraced(function* (d: Deps, plan: JobRecord.Plan) {
+  const { settings, directory, events } = d
+  yield* events.publish(
+    new ServerEvent.JobCreated({
+      jobId: plan.jobId,
+      name: plan.spec.name,
+      rounds: plan.spec.rounds,
+      state: settings.state,
+    }),
+  )
+  const allJoined = yield* awaitExpected(d)
+  const enrolled = (yield* directory.sessions).map((session) => session.id).sort()
+  const job = yield* lifecycleOf(d, plan, enrolled, allJoined)
+  const excluded = yield* job.subscribe
+  yield* Effect.forkScoped(
+    Stream.runForEach(excluded, (event) =>
+      event._tag === "SiteExcluded"
+        ? events.publish(new ServerEvent.ClientNotStarted({ id: event.site, phase: event.phase, reason: event.reason }))
+        : Effect.void,
+    ),
+  )
+  yield* job.launch.pipe(
+    Effect.mapError(
+      (error: JobError.PhaseFailed | JobError.JobEnded | JobError.IllegalTransition) =>
+        new JobFailed({ jobId: plan.jobId, reason: error.message }),
+    ),
+  )
+  return job
+})
+
+// A resumed job: paused while its clients rejoin, then running again.
+const resume = Effect.fnUntraced(function* (d: Deps, plan: JobRecord.Plan) {
+  const { settings, liveness, events, model } = d
+  const afterRound = Option.match(plan.resumed, { onNone: () => 0, onSome: (r) => r.round })
+  yield* events.publish(
+    new ServerEvent.JobResumed({
+      jobId: plan.jobId,
+      name: plan.spec.name,
+      afterRound,
+      rounds: plan.spec.rounds,
+      modelSha256: Option.match(plan.resumed, {
+        onNone: () => sha256(model.init(settings.seed)),
+        onSome: (r) => r.sha256,
+      }),
+    }),
+  )
+  const job = yield* lifecycleOf(d, plan, [], true)
+  const illegal = (error: JobError.IllegalTransition) => new JobFailed({ jobId: plan.jobId, reason: error.message })
+  if (plan.status === "running") {
+    yield* job
+      .pause(`the server restarted after round ${afterRound}; waiting for clients`)
+      .pipe(Effect.mapError(illegal))
+  }
+  yield* awaitExpected(d)
+  yield* job
+    .resume(`resumed after round ${afterRound} with ${yield* liveness.aliveCount} client(s)`)
+    .pipe(Effect.mapError(illegal))
+  return job
+})
+
+// -- the rounds, committed one by one ---------------------------------------------------------
+
+function rounds(
+  d: Deps,
+  plan: JobRecord.Plan,
+  job: JobLifecycle.Job,
+  start: { readonly round: number; readonly model: Float32Array },
+  test: Dataset.Dataset,
+) {
+  const { settings, store, events } = d
+  return Effect.gen(function* () {
+    let global = start.model
+    for (let round = start.round + 1; round <= settings.rounds; round++) {
+      const stored = yield* store.job(plan.jobId).pipe(Effect.mapError(storeFailed(plan.jobId)))
+      if (stored.state === "aborted" || stored.state === "failed") {
+        yield* farewell(d, round - 1)
+        return yield* new JobFailed({
+          jobId: plan.jobId,
+          reason: `${stored.state} in the state file while running (fed-server abort); stopped after round ${round - 1}`,
+        })
+      }
+      const participants = yield* participantsOf(d, round, job)
+      const record = yield* runRound(d, round, participants, global, test)
+      global = record.global
+      yield* store
+        .commitRound(plan.jobId, { round, record: record.record, model: Weights.encode(global) })
+        .pipe(Effect.mapError(storeFailed(plan.jobId)))
+      yield* saveClients(d, plan.jobId)
+      yield* events.publish(new ServerEvent.RoundCompleted(record.record))
+    }
+    return global
+  })
+}
+
+// Participants: alive for the tracker and holding a session. Below the quorum, or with no one
+// to train, the round waits (and says so, and the job is paused) instead of running empty.
+function participantsOf(d: Deps, round: number, job: JobLifecycle.Job) {
+  const { settings, liveness, directory, events } = d
+  return Effect.gen(function* () {
     while (true) {
       const online = yield* liveness.aliveCount
-      if (online < options.minClients) {
-        yield* events.publish(new ServerEvent.RoundPaused({ round, online, minClients: options.minClients }))
-        yield* liveness.awaitAlive(options.minClients)
+      if (online < settings.minClients) {
+        yield* events.publish(new ServerEvent.RoundPaused({ round, online, minClients: settings.minClients }))
+        yield* job.pause(`${online} of ${settings.minClients} clients online before round ${round}`).pipe(Effect.ignore)
+        yield* liveness.awaitAlive(settings.minClients)
         continue
       }
       const alive = new Set(yield* liveness.alive)
       const participants = (yield* directory.sessions).filter((s) => alive.has(s.id)).map((s) => s.id)
-      if (participants.length > 0) return participants
+      if (participants.length > 0) {
+        if ((yield* job.status) === "paused") yield* job.resume(`quorum holds for round ${round}`).pipe(Effect.ignore)
+        return participants
+      }
       // Alive but not yet admitted (a join in progress): look again shortly.
       yield* Effect.sleep("10 millis")
     }
   })
+}
 
-  const run = Effect.fn("TrainingJob.run")(function* (test: Dataset.Dataset) {
-    const joined = yield* liveness
-      .awaitAlive(options.expectedClients)
-      .pipe(Effect.timeoutOption(options.joinTimeout), Effect.map(Option.isSome))
-    if (!joined) {
-      yield* events.publish(
-        new ServerEvent.JoinTimedOut({ online: yield* liveness.aliveCount, expected: options.expectedClients }),
-      )
+function runRound(
+  d: Deps,
+  round: number,
+  participants: ReadonlyArray<string>,
+  global: Float32Array,
+  test: Dataset.Dataset,
+) {
+  const { liveness, coordinator, events, model } = d
+  return Effect.gen(function* () {
+    // Every known client accounts for the round: those not taking part were offline (or never
+    // joined) when it started.
+    const absent = (yield* liveness.snapshot)
+      .filter((client) => !participants.includes(client.id))
+      .map((client) => ({ id: client.id, reason: absenceReason[client.state] }))
+    yield* events.publish(new ServerEvent.RoundStarted({ round, participants }))
+    const outcome = yield* coordinator.run(round, global, participants)
+    const evaluation = model.evaluate(outcome.global, test)
+    const record: typeof Report.Round.Type = {
+      round,
+      participants: outcome.state.accepted.map((update) => update.id).sort(),
+      excluded: [
+        ...absent,
+        ...outcome.state.excluded.map(({ id, reason }) => ({ id, reason: RoundState.reasonText(reason) })),
+      ].sort(byId),
+      rejectedUpdates: outcome.state.rejectedUpdates,
+      modelUpdated: outcome.modelUpdated,
+      testAccuracy: evaluation.accuracy,
+      testLoss: evaluation.loss,
+      modelSha256: sha256(outcome.global),
+      durationMs: outcome.durationMs,
+      bytesIn: outcome.bytesIn,
+      bytesOut: outcome.bytesOut,
     }
-    let global = model.init(options.seed)
-    const rounds: Array<typeof Report.Round.Type> = []
-    for (let round = 1; round <= options.rounds; round++) {
-      const participants = yield* participantsOf(round)
-      // Every known client accounts for the round: those not taking part were offline (or never
-      // joined) when it started.
-      const absent = (yield* liveness.snapshot)
-        .filter((client) => !participants.includes(client.id))
-        .map((client) => ({ id: client.id, reason: absenceReason[client.state] }))
-      yield* events.publish(new ServerEvent.RoundStarted({ round, participants }))
-      const outcome = yield* coordinator.run(round, global, participants)
-      global = outcome.global
-      const evaluation = model.evaluate(global, test)
-      const record: typeof Report.Round.Type = {
-        round,
-        participants: outcome.state.accepted.map((update) => update.id).sort(),
-        excluded: [
-          ...absent,
-          ...outcome.state.excluded.map(({ id, reason }) => ({ id, reason: RoundState.reasonText(reason) })),
-        ].sort(byId),
-        rejectedUpdates: outcome.state.rejectedUpdates,
-        modelUpdated: outcome.modelUpdated,
-        testAccuracy: evaluation.accuracy,
-        testLoss: evaluation.loss,
-        modelSha256: sha256(global),
-        durationMs: outcome.durationMs,
-        bytesIn: outcome.bytesIn,
-        bytesOut: outcome.bytesOut,
-      }
-      rounds.push(record)
-      yield* events.publish(new ServerEvent.RoundCompleted(record))
-    }
+    return { record, global: outcome.global }
+  })
+}
 
-    const finalAccuracy = rounds.at(-1)?.testAccuracy ?? model.evaluate(global, test).accuracy
-    yield* liveness.complete
-    // The farewell, then a graceful close: the close is flushed after the farewell, so the
-    // process may exit without cutting either off.
-    const farewell: Protocol.Message = { _tag: "training-completed", finalAccuracy, rounds: rounds.length }
-    const sessions = yield* directory.sessions
-    yield* Effect.forEach(
-      sessions,
-      (session) =>
-        session.connection
-          .send(Protocol.toEnvelope(farewell))
-          .pipe(Effect.ignore, Effect.andThen(session.connection.close("training completed"))),
-      { concurrency: "unbounded", discard: true },
-    )
-    yield* events.publish(new ServerEvent.TrainingCompleted({ finalAccuracy, rounds: rounds.length }))
-    const completed = new Set(sessions.map((session) => session.id))
-    const clients = (yield* liveness.snapshot)
+// Every client as the report shows it (`completed` for those still connected at the end).
+function clientRecords(d: Deps, completed: ReadonlySet<string>) {
+  const { liveness } = d
+  return Effect.map(liveness.snapshot, (snapshot) =>
+    snapshot
       .map((client) => ({
         id: client.id,
         state: completed.has(client.id) ? "completed" : client.state,
@@ -163,11 +355,96 @@ export const make = Effect.fnUntraced(function* (options: Options) {
         ...(client.offlineAt === undefined ? {} : { offlineAt: client.offlineAt }),
         ...(client.reason === undefined ? {} : { reason: client.reason }),
       }))
-      .sort(byId)
+      .sort(byId),
+  )
+}
+
+function saveClients(d: Deps, jobId: string, completed: ReadonlySet<string> = new Set()) {
+  const { store } = d
+  return Effect.flatMap(clientRecords(d, completed), (clients) =>
+    Effect.forEach(clients, (client) => store.upsertClient(jobId, client.id, client), { discard: true }),
+  ).pipe(Effect.mapError(storeFailed(jobId)))
+}
+
+// The farewell, then a graceful close: the close is flushed after the farewell, so the process
+// may exit without cutting either off.
+function farewell(d: Deps, roundsDone: number, finalAccuracy = 0) {
+  const { liveness, directory } = d
+  return Effect.gen(function* () {
+    yield* liveness.complete
+    const message: Protocol.Message = { _tag: "training-completed", finalAccuracy, rounds: roundsDone }
+    const sessions = yield* directory.sessions
+    yield* Effect.forEach(
+      sessions,
+      (session) =>
+        session.connection
+          .send(Protocol.toEnvelope(message))
+          .pipe(Effect.ignore, Effect.andThen(session.connection.close("training completed"))),
+      { concurrency: "unbounded", discard: true },
+    )
+    return new Set(sessions.map((session) => session.id))
+  })
+}
+
+function finish(d: Deps, plan: JobRecord.Plan, job: JobLifecycle.Job, global: Float32Array) {
+  const { settings, events, store } = d
+  return Effect.gen(function* () {
+    const rounds = yield* JobRecord.roundsOf(plan.jobId).pipe(
+      Effect.provideService(JobStore.JobStore, store),
+      Effect.mapError(storeFailed(plan.jobId)),
+    )
+    yield* job.complete(`all ${settings.rounds} rounds committed`).pipe(Effect.ignore)
+    const finalAccuracy = rounds.at(-1)?.testAccuracy ?? 0
+    const completed = yield* farewell(d, rounds.length, finalAccuracy)
+    yield* events.publish(new ServerEvent.TrainingCompleted({ finalAccuracy, rounds: rounds.length }))
+    yield* saveClients(d, plan.jobId, completed)
+    const clients = yield* clientRecords(d, completed)
     return { rounds, clients, finalAccuracy, finalModelSha256: sha256(global) }
   })
+}
+/**
+ * Builds the job.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function* (settings: ServerSettings.ServerSettings, options: Options = {}) {
+  const d: Deps = {
+    settings,
+    liveness: yield* ClientLiveness,
+    directory: yield* ClientDirectory,
+    coordinator: yield* RoundCoordinator,
+    events: yield* ServerEvents,
+    store: yield* JobStore.JobStore,
+    model: Model.make(settings.model),
+    joinTimeout: ServerSettings.timeouts(settings).joinTimeout,
+  }
+  const prepare = yield* Effect.cached(
+    JobRecord.plan(settings, { newJob: options.newJob === true }).pipe(
+      Effect.provideService(JobStore.JobStore, d.store),
+      Effect.catch((error) =>
+        Effect.fail(
+          error instanceof Settings.ConflictingSettings
+            ? error
+            : new JobFailed({ jobId: "?", reason: `state file ${settings.state}: ${error.message}` }),
+        ),
+      ),
+    ),
+  )
 
-  return TrainingJob.of({ run })
+  return TrainingJob.of({
+    prepare,
+    run: Effect.fn("TrainingJob.run")(function* (test: Dataset.Dataset) {
+      const plan = yield* prepare
+      const job = plan.status === "submitted" ? yield* launch(d, plan) : yield* resume(d, plan)
+      const start = Option.match(plan.resumed, {
+        onNone: () => ({ round: 0, model: d.model.init(settings.seed) }),
+        onSome: (resumed) => resumed,
+      })
+      const global = yield* rounds(d, plan, job, start, test)
+      return yield* finish(d, plan, job, global)
+    }, Effect.scoped),
+  })
 })
 
 /**
@@ -177,6 +454,10 @@ export const make = Effect.fnUntraced(function* (options: Options) {
  * @category layers
  */
 export const layer = (
-  options: Options,
-): Layer.Layer<TrainingJob, never, ClientLiveness | ClientDirectory | RoundCoordinator | ServerEvents> =>
-  Layer.effect(TrainingJob, make(options))
+  settings: ServerSettings.ServerSettings,
+  options: Options = {},
+): Layer.Layer<
+  TrainingJob,
+  never,
+  ClientLiveness | ClientDirectory | RoundCoordinator | ServerEvents | JobStore.JobStore
+> => Layer.effect(TrainingJob, make(settings, options))

@@ -2,7 +2,9 @@
 /**
  * `fed-server`: the FedAvg coordinator as a command. This file only chooses
  * the transport (TCP), the logger (JSON lines) and where settings come from
- * (flags, environment, config file); `FedServer` composes the rest.
+ * (flags, environment, config file); `FedServer` composes the rest. The
+ * subcommands `jobs`, `abort` and `report` read the state file
+ * (`JobCommands`).
  *
  * @since 0.1.0
  */
@@ -10,7 +12,9 @@ import { Cli, EventLog, ParentWatch } from "@fedguard/app-kit"
 import { TimeoutBudget } from "@fedguard/stall-guard"
 import { NodeTransport } from "@fedguard/transport-node"
 import { Console, Effect, FileSystem } from "effect"
+import { Command } from "effect/cli"
 import * as FedServer from "./FedServer.ts"
+import * as JobCommands from "./JobCommands.ts"
 import * as ServerEvent from "./ServerEvent.ts"
 import * as ServerSettings from "./ServerSettings.ts"
 
@@ -19,12 +23,12 @@ const command = Cli.command("fed-server", {
   schema: ServerSettings.ServerSettings,
   descriptions: ServerSettings.descriptions,
   envPrefix: "FED_SERVER_",
-  switches: ["explainTimeouts"],
+  switches: ["explainTimeouts", "newJob"],
   run: (settings, switches) =>
     Effect.gen(function* () {
       const timeouts = ServerSettings.timeouts(settings)
       if (switches.explainTimeouts === true) return yield* Console.log(TimeoutBudget.explain(timeouts))
-      const report = yield* FedServer.run(settings).pipe(
+      const report = yield* FedServer.run(settings, { newJob: switches.newJob === true }).pipe(
         // Bounded sends (FLARE's fix A) are the socket link's write timeout.
         Effect.provide(NodeTransport.layer({ writeTimeout: timeouts.sendTimeout })),
       )
@@ -36,4 +40,4 @@ const command = Cli.command("fed-server", {
     }).pipe(Effect.provide(EventLog.layer), Effect.provide(ParentWatch.layer)),
 })
 
-Cli.main(command)
+Cli.main(command.pipe(Command.withSubcommands([JobCommands.jobs, JobCommands.abort, JobCommands.report])))

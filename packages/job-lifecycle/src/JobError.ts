@@ -78,7 +78,8 @@ export class QuorumNotMet extends Schema.TaggedError<QuorumNotMet>()("QuorumNotM
 }) {
   override get message(): string {
     const reasons = this.excluded.map((e) => `${e.site}: ${e.reason}`).join(", ")
-    return `${this.phase} failed: ${this.remaining} site(s) remain, ${this.minSites} required (${reasons})`
+    const detail = reasons === "" ? "no site was excluded: too few sites took part" : reasons
+    return `${this.phase} failed: ${this.remaining} site(s) remain, ${this.minSites} required (${detail})`
   }
 }
 

@@ -15,7 +15,7 @@
  */
 import { Deferred, Effect, Metric, PubSub, type Scope, Stream, SynchronizedRef } from "effect"
 import { type IllegalTransition, JobEnded, type PhaseFailed } from "./JobError.ts"
-import type { JobEvent, SiteExcluded } from "./JobEvent.ts"
+import type { JobEvent, JobTransitioned, SiteExcluded } from "./JobEvent.ts"
 import * as JobMetrics from "./JobMetrics.ts"
 import * as JobPhases from "./JobPhases.ts"
 import * as JobSpec from "./JobSpec.ts"
@@ -37,9 +37,19 @@ export interface SiteActions<E = unknown, R = never> {
 }
 
 /**
- * Options of a job: `enrolled`, the sites of an open-enrolment spec
- * (`clients: "open"`; ignored otherwise), and `strictStart` (default
- * `true`; see `QuorumPolicy`).
+ * Options of a job:
+ *
+ * - `enrolled`: the sites of an open-enrolment spec (`clients: "open"`;
+ *   ignored otherwise);
+ * - `strictStart` (default `true`; see `QuorumPolicy`);
+ * - `status` (default `"submitted"`): the state the job starts in. A job
+ *   restored from a `JobStore` after a restart starts in its stored state
+ *   (`running`, `paused`) and is not launched again (`launch` is legal only
+ *   from `submitted`);
+ * - `onTransition`: runs after each legal move, under the job's lock and
+ *   before the event is published, so moves are recorded in the order they
+ *   happen (persist them here, e.g. with `JobStore.recordTransition`). It
+ *   cannot fail: handle a recording failure inside it.
  *
  * @since 0.1.0
  * @category models
@@ -47,6 +57,8 @@ export interface SiteActions<E = unknown, R = never> {
 export interface Options {
   readonly enrolled?: ReadonlyArray<SiteId> | undefined
   readonly strictStart?: boolean | undefined
+  readonly status?: JobStatus | undefined
+  readonly onTransition?: ((event: JobTransitioned) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -113,7 +125,7 @@ export const make: <E, R>(
   const sites = JobSpec.sitesOf(spec, options.enrolled)
   const pubsub = yield* PubSub.unbounded<JobEvent>()
   yield* Effect.addFinalizer(() => PubSub.shutdown(pubsub))
-  const state = yield* SynchronizedRef.make<JobStatus>("submitted")
+  const state = yield* SynchronizedRef.make<JobStatus>(options.status ?? "submitted")
   // Completed by an outside `fail` or `abort`, so that a launch in flight stops.
   const stopped = yield* Deferred.make<JobEnded>()
 
@@ -123,9 +135,10 @@ export const make: <E, R>(
     SynchronizedRef.modifyEffect(state, (from) =>
       Effect.gen(function* () {
         const event = yield* Effect.fromResult(JobState.transition(from, to, reason))
+        if (options.onTransition !== undefined) yield* options.onTransition(event)
         yield* PubSub.publish(pubsub, event)
         yield* Metric.update(Metric.withAttributes(JobMetrics.transitions, { to }), 1)
-        yield* Effect.logInfo(`job ${spec.name}: ${from} → ${to} (${reason})`)
+        yield* Effect.logDebug(`job ${spec.name}: ${from} → ${to} (${reason})`)
         return [undefined, to] as const
       }),
     )

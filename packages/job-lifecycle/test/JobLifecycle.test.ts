@@ -135,6 +135,53 @@ describe("JobLifecycle", () => {
     }),
   )
 
+  it.effect(
+    "a job restored in its stored state goes on from there, is never launched again, and records each move before publishing it",
+    () =>
+      Effect.gen(function* () {
+        const recorded: Array<string> = []
+        const { job, events } = yield* setup(
+          {},
+          {},
+          {},
+          {
+            status: "running",
+            onTransition: (event) => Effect.sync(() => recorded.push(`${event.from}→${event.to}: ${event.reason}`)),
+          },
+        )
+        assert.strictEqual(yield* job.status, "running")
+        const relaunch = failureOf(yield* Effect.exit(job.launch), "IllegalTransition")
+        assert.deepStrictEqual([relaunch.from, relaunch.to], ["running", "deploying"])
+        yield* job.pause("server restarted")
+        yield* job.resume("clients back")
+        // An illegal move is neither recorded nor published.
+        failureOf(yield* Effect.exit(job.resume("already running")), "IllegalTransition")
+        yield* settle
+        assert.deepStrictEqual(recorded, ["running→paused: server restarted", "paused→running: clients back"])
+        assert.deepStrictEqual(moves(events), ["running→paused", "paused→running"])
+      }),
+  )
+
+  it.effect("a job restored as completed refuses every move", () =>
+    Effect.gen(function* () {
+      const recorded: Array<string> = []
+      const { job } = yield* setup(
+        {},
+        {},
+        {},
+        {
+          status: "completed",
+          onTransition: (event) => Effect.sync(() => recorded.push(event.to)),
+        },
+      )
+      for (const move of [job.resume("r"), job.pause("p"), job.abort("a"), job.fail("f"), job.launch]) {
+        failureOf(yield* Effect.exit(move), "IllegalTransition")
+      }
+      assert.deepStrictEqual(recorded, [])
+      assert.strictEqual(yield* job.status, "completed")
+    }),
+  )
+
   it.effect("deploys an open-enrolment job to the enrolled sites", () =>
     Effect.gen(function* () {
       const { job } = yield* setup({ clients: "open", minSites: 2 }, {}, {}, { enrolled: ["x", "y"] })

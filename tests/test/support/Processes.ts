@@ -119,7 +119,12 @@ export const is =
 
 /** fed-server on an ephemeral port with `secret` and the given flags. */
 export const startServer = (secret: string, flags: ReadonlyArray<string>) =>
-  start(serverBin, ["--port", "0", ...flags], ServerEvent.fromLine, { FED_SERVER_SECRET: secret })
+  // No state file unless a test names one: a server started in the test's directory would otherwise
+  // resume (or refuse) another test's job from ./fedguard-state.db.
+  start(serverBin, ["--port", "0", ...flags], ServerEvent.fromLine, {
+    FED_SERVER_SECRET: secret,
+    FED_SERVER_STATE: ":memory:",
+  })
 
 /** The port of a started server, from its `Listening` event. */
 export const portOf = (server: Running<ServerEvent.ServerEvent>) =>

@@ -6,6 +6,7 @@
 
 import { Auth, Protocol } from "@fedguard/app-kit"
 import { FedAvg, Model, Weights } from "@fedguard/federation"
+import { JobStore } from "@fedguard/job-lifecycle"
 import { Connection, type Envelope, InMemoryTransport } from "@fedguard/transport"
 import { Effect, Layer, Option, Redacted, Schema, type Scope, Stream } from "effect"
 import { ClientSession } from "../../src/ClientSession.ts"
@@ -53,7 +54,12 @@ export const withServer =
   (settings: typeof ServerSettings.Type) =>
   <A, E, R>(self: Effect.Effect<A, E, R>) =>
     self.pipe(
-      Effect.provide(FedServer.layer(settings).pipe(Layer.provideMerge(InMemoryTransport.layerNetwork))),
+      Effect.provide(
+        FedServer.layer(settings).pipe(
+          Layer.provideMerge(InMemoryTransport.layerNetwork),
+          Layer.provideMerge(JobStore.layerMemory()),
+        ),
+      ),
       Effect.scoped,
     )
 
