@@ -32,6 +32,7 @@ import * as RoundCoordinator from "./RoundCoordinator.ts"
 import * as ServerEvent from "./ServerEvent.ts"
 import * as ServerEvents from "./ServerEvents.ts"
 import * as ServerSettings from "./ServerSettings.ts"
+import * as StateLock from "./StateLock.ts"
 import * as TrainingJob from "./TrainingJob.ts"
 
 /**
@@ -144,7 +145,11 @@ export const run = (
   }).pipe(
     Effect.provide(layer(settings, options)),
     Effect.provide(JobStore.layerSqlite({ path: settings.state })),
+    // One server per state file; taken before the store opens, released when the run ends.
+    Effect.provide(Layer.effectDiscard(StateLock.acquire(settings.state))),
     Effect.catchTags({
+      StateInUse: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),
+      StateLockFailed: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),
       NotAStateFile: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),
       StateFileTooNew: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),
       StoreFailure: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),

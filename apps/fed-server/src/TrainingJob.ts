@@ -29,8 +29,8 @@ import { createHash } from "node:crypto"
 import { Protocol, type Report, Settings } from "@fedguard/app-kit"
 import { type Dataset, Model, Weights } from "@fedguard/federation"
 import type { LivenessTracker } from "@fedguard/heartbeat"
-import { type JobError, JobLifecycle, JobStore } from "@fedguard/job-lifecycle"
-import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { type JobError, type JobEvent, JobLifecycle, JobStore } from "@fedguard/job-lifecycle"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { ClientDirectory } from "./ClientDirectory.ts"
 import { ClientLiveness } from "./ClientLiveness.ts"
 import { byId } from "./internal/byId.ts"
@@ -199,15 +199,17 @@ const launch = Effect.fnUntraced(function* (d: Deps, plan: JobRecord.Plan) {
   const allJoined = yield* awaitExpected(d)
   const enrolled = (yield* directory.sessions).map((session) => session.id).sort()
   const job = yield* lifecycleOf(d, plan, enrolled, allJoined)
-  const excluded = yield* job.subscribe
-  yield* Effect.forkScoped(
-    Stream.runForEach(excluded, (event) =>
-      event._tag === "SiteExcluded"
-        ? events.publish(new ServerEvent.ClientNotStarted({ id: event.site, phase: event.phase, reason: event.reason }))
-        : Effect.void,
-    ),
-  )
+  // Every exclusion is said, whether the launch goes on without the client or fails.
+  const notStarted = (excluded: ReadonlyArray<JobEvent.SiteExcluded>) =>
+    Effect.forEach(
+      excluded,
+      (event) =>
+        events.publish(new ServerEvent.ClientNotStarted({ id: event.site, phase: event.phase, reason: event.reason })),
+      { discard: true },
+    )
   yield* job.launch.pipe(
+    Effect.tap((report) => notStarted(report.excluded)),
+    Effect.tapError((error) => ("excluded" in error ? notStarted(error.excluded) : Effect.void)),
     Effect.mapError(
       (error: JobError.PhaseFailed | JobError.JobEnded | JobError.IllegalTransition) =>
         new JobFailed({ jobId: plan.jobId, reason: error.message }),

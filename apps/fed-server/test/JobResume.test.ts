@@ -1,0 +1,278 @@
+import { createHash } from "node:crypto"
+import { assert, describe, it } from "@effect/vitest"
+import { Settings } from "@fedguard/app-kit"
+import { Dataset, Model, Weights } from "@fedguard/federation"
+import { JobStore } from "@fedguard/job-lifecycle"
+import { Effect, Exit, Fiber, Option } from "effect"
+import { TestClock } from "effect/testing"
+import * as JobRecord from "../src/JobRecord.ts"
+import type * as ServerEvent from "../src/ServerEvent.ts"
+import { TrainingJob } from "../src/TrainingJob.ts"
+import { honest, scriptedClient, serverUp, settingsWith, settle, until, withServer } from "./support/Harness.ts"
+
+// A tiny held-out split: evaluation needs digits, not MNIST.
+const test = Dataset.make(new Float32Array(784 * 10).fill(0.5), Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
+
+const sha256 = (model: Float32Array) => createHash("sha256").update(Weights.encode(model)).digest("hex")
+
+const settings = settingsWith({ expectedClients: "2", minClients: "2", rounds: "4" })
+
+const roundRecord = (round: number, model: Float32Array) => ({
+  round,
+  participants: ["c0", "c1"],
+  excluded: [],
+  rejectedUpdates: 0,
+  modelUpdated: true,
+  testAccuracy: 0.5,
+  testLoss: 1,
+  modelSha256: sha256(model),
+  durationMs: 1,
+  bytesIn: 0,
+  bytesOut: 0,
+})
+
+// A job of `settings` that was running when its server died after `rounds` committed rounds; the
+// global model of round r is the initial model with every weight shifted by r.
+const diedAfter = (rounds: number, state = "running") =>
+  Effect.gen(function* () {
+    const store = yield* JobStore.JobStore
+    const jobId = yield* store.createJob(JobRecord.storedSpecOf(settings), { state })
+    const initial = Model.make(settings.model).init(settings.seed)
+    for (let round = 1; round <= rounds; round++) {
+      const model = initial.map((w) => w + round)
+      yield* store.commitRound(jobId, { round, record: roundRecord(round, model), model: Weights.encode(model) })
+    }
+    return { jobId, model: initial.map((w) => w + rounds) }
+  })
+
+const moves = (seen: ReadonlyArray<ServerEvent.ServerEvent>) =>
+  seen.flatMap((e) => (e._tag === "JobStateChanged" ? [`${e.from}→${e.to}`] : []))
+
+describe("TrainingJob and the state file (TestClock, in-memory transport and store)", () => {
+  it.effect(
+    "a new job is created, launched (deploy, start) and every round is committed with its model before it is reported",
+    () =>
+      Effect.gen(function* () {
+        const dataset = yield* test
+        const { network, seen } = yield* serverUp
+        const job = yield* TrainingJob
+        const store = yield* JobStore.JobStore
+        yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
+        yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
+        const report = yield* job.run(dataset)
+        const [stored] = yield* store.jobs
+        assert.strictEqual(stored?.state, "completed")
+        assert.strictEqual(stored?.roundsDone, 4)
+        assert.deepStrictEqual(moves(seen), [
+          "submitted→deploying",
+          "deploying→starting",
+          "starting→running",
+          "running→completed",
+        ])
+        assert.deepStrictEqual(
+          (yield* store.history(stored!.id)).map((t) => t.to),
+          ["submitted", "deploying", "starting", "running", "completed"],
+        )
+        // The committed model of the last round is the report's final model.
+        const latest = Option.getOrThrow(yield* store.latest(stored!.id))
+        assert.strictEqual(latest.round, 4)
+        assert.strictEqual(latest.sha256, report.finalModelSha256)
+        assert.deepStrictEqual(
+          report.rounds.map((r) => r.round),
+          [1, 2, 3, 4],
+        )
+        // Only the last K = 2 models are kept; every round record is.
+        assert.isTrue(Option.isNone(yield* store.checkpoint(stored!.id, 2)))
+        assert.strictEqual((yield* store.rounds(stored!.id)).length, 4)
+      }).pipe(withServer(settings)),
+  )
+
+  it.effect(
+    "a running job resumes after its last committed round, from that round's model, and reports each round once",
+    () =>
+      Effect.gen(function* () {
+        const dataset = yield* test
+        const { network, seen } = yield* serverUp
+        const job = yield* TrainingJob
+        const store = yield* JobStore.JobStore
+        const died = yield* diedAfter(2)
+        // The models the clients receive: round 3 must start from round 2's committed model.
+        const received: Array<[number, string]> = []
+        const recording = (delta: number) => (round: number, model: Float32Array) => {
+          received.push([round, sha256(model)])
+          return honest(delta, 100)(round, model)
+        }
+        yield* scriptedClient(network, "c0", 1000, recording(0.1))
+        yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
+        const report = yield* job.run(dataset)
+        const resumed = seen.find((e) => e._tag === "JobResumed")
+        assert.deepInclude(resumed, { jobId: died.jobId, afterRound: 2, rounds: 4, modelSha256: sha256(died.model) })
+        assert.isFalse(seen.some((e) => e._tag === "JobCreated"))
+        assert.deepStrictEqual(
+          seen.flatMap((e) => (e._tag === "RoundStarted" ? [e.round] : [])),
+          [3, 4],
+        )
+        assert.deepStrictEqual(received[0], [3, sha256(died.model)])
+        assert.deepStrictEqual(
+          report.rounds.map((r) => r.round),
+          [1, 2, 3, 4],
+        )
+        assert.deepStrictEqual(moves(seen), ["running→paused", "paused→running", "running→completed"])
+        assert.strictEqual((yield* store.job(died.jobId)).state, "completed")
+        assert.strictEqual((yield* store.jobs).length, 1)
+      }).pipe(withServer(settings)),
+  )
+
+  it.effect("a job that was paused when its server died resumes too (paused → running)", () =>
+    Effect.gen(function* () {
+      const dataset = yield* test
+      const { network, seen } = yield* serverUp
+      const job = yield* TrainingJob
+      yield* diedAfter(3, "paused")
+      yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
+      yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
+      const report = yield* job.run(dataset)
+      assert.deepStrictEqual(moves(seen), ["paused→running", "running→completed"])
+      assert.deepStrictEqual(
+        report.rounds.map((r) => r.round),
+        [1, 2, 3, 4],
+      )
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("a completed job is never resumed: a new job starts from round 1", () =>
+    Effect.gen(function* () {
+      const dataset = yield* test
+      const { network, seen } = yield* serverUp
+      const job = yield* TrainingJob
+      const store = yield* JobStore.JobStore
+      const old = yield* diedAfter(4, "completed")
+      yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
+      yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
+      yield* job.run(dataset)
+      assert.isFalse(seen.some((e) => e._tag === "JobResumed"))
+      assert.strictEqual(seen.find((e) => e._tag === "RoundStarted")?._tag === "RoundStarted" ? 1 : 0, 1)
+      assert.deepStrictEqual((yield* store.jobs).map((j) => [j.id === old.jobId, j.state]).sort(), [
+        [false, "completed"],
+        [true, "completed"],
+      ])
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect(
+    "settings that change the model are refused against a running job, naming each flag and leaving the job as it was",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* JobStore.JobStore
+        const died = yield* diedAfter(2)
+        const changed = settingsWith({ expectedClients: "2", minClients: "2", rounds: "6", seed: "7" })
+        const error = yield* Effect.flip(JobRecord.plan(changed, { newJob: false }))
+        // The usage error the CLI turns into exit 2.
+        assert.instanceOf(error, Settings.ConflictingSettings)
+        const message = error.message
+        assert.match(message, /--rounds 4 \(now 6\)/)
+        assert.match(message, /--seed 42 \(now 7\)/)
+        assert.match(message, /--new-job/)
+        assert.strictEqual((yield* store.job(died.jobId)).state, "running")
+        assert.strictEqual((yield* store.jobs).length, 1)
+        // Timeouts and ports do not decide the model: a restart may change them.
+        const retimed = settingsWith({
+          expectedClients: "2",
+          minClients: "2",
+          rounds: "4",
+          roundTimeout: "50s",
+          port: "9",
+        })
+        const plan = yield* JobRecord.plan(retimed, { newJob: false })
+        assert.strictEqual(plan.jobId, died.jobId)
+      }).pipe(withServer(settings)),
+  )
+
+  it.effect("--new-job aborts the running job (recording why) and starts a new one", () =>
+    Effect.gen(function* () {
+      const store = yield* JobStore.JobStore
+      const died = yield* diedAfter(2)
+      const changed = settingsWith({ expectedClients: "2", minClients: "2", rounds: "6" })
+      const plan = yield* JobRecord.plan(changed, { newJob: true })
+      assert.notStrictEqual(plan.jobId, died.jobId)
+      assert.strictEqual(plan.status, "submitted")
+      assert.strictEqual((yield* store.job(died.jobId)).state, "aborted")
+      assert.strictEqual((yield* store.history(died.jobId)).at(-1)?.reason, "replaced by a new job (--new-job)")
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect("a job still launching when its server died is marked failed and replaced, not resumed", () =>
+    Effect.gen(function* () {
+      const store = yield* JobStore.JobStore
+      const old = yield* store.createJob(JobRecord.storedSpecOf(settings), { state: "deploying" })
+      const plan = yield* JobRecord.plan(settings, { newJob: false })
+      assert.notStrictEqual(plan.jobId, old)
+      assert.strictEqual((yield* store.job(old)).state, "failed")
+    }).pipe(withServer(settings)),
+  )
+
+  it.effect(
+    "fewer clients than --min-clients by the join timeout fail the job at deploy, naming each absent client",
+    () =>
+      Effect.gen(function* () {
+        const dataset = yield* test
+        const { network, seen } = yield* serverUp
+        const job = yield* TrainingJob
+        const store = yield* JobStore.JobStore
+        yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
+        const running = yield* Effect.forkChild(job.run(dataset))
+        yield* settle()
+        yield* TestClock.adjust("59 seconds")
+        yield* settle()
+        assert.isFalse(seen.some((e) => e._tag === "JobStateChanged" && e.to === "failed"))
+        yield* TestClock.adjust("1 second")
+        const exit = yield* Fiber.await(running)
+        assert.isTrue(Exit.isFailure(exit))
+        assert.match(String(Exit.isFailure(exit) ? exit.cause : ""), /c1: deployment timeout/)
+        assert.deepInclude(
+          seen.find((e) => e._tag === "ClientNotStarted"),
+          { id: "c1", phase: "deploy", reason: "deployment timeout" },
+        )
+        assert.isFalse(seen.some((e) => e._tag === "RoundStarted"))
+        const [stored] = yield* store.jobs
+        assert.strictEqual(stored?.state, "failed")
+      }).pipe(
+        withServer(
+          settingsWith({
+            expectedClients: "2",
+            minClients: "2",
+            rounds: "2",
+            clientIds: "c0,c1",
+            joinTimeout: "60s",
+            heartbeatTimeout: "5m",
+            roundTimeout: "6m",
+          }),
+        ),
+      ),
+  )
+
+  it.effect("a job aborted in the state file while it runs stops before its next round", () =>
+    Effect.gen(function* () {
+      const dataset = yield* test
+      const { network, seen } = yield* serverUp
+      const job = yield* TrainingJob
+      const store = yield* JobStore.JobStore
+      yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
+      // c1 answers round 1 only: round 2 waits for the round timeout, and the operator aborts meanwhile.
+      yield* scriptedClient(network, "c1", 1000, (round, model) => (round === 1 ? honest(0.3, 100)(round, model) : []))
+      const plan = yield* job.prepare
+      const running = yield* Effect.forkChild(job.run(dataset))
+      yield* until(seen, (e) => e._tag === "RoundStarted" && e.round === 2)
+      yield* store.recordTransition(plan.jobId, "running", "aborted", "operator")
+      yield* TestClock.adjust("30 seconds")
+      const exit = yield* Fiber.await(running)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.match(String(Exit.isFailure(exit) ? exit.cause : ""), /aborted in the state file/)
+      // Round 2 was under way: it completes and commits; round 3 never starts.
+      const last = Math.max(...seen.flatMap((e) => (e._tag === "RoundStarted" ? [e.round] : [])))
+      assert.strictEqual(last, 2)
+      assert.strictEqual((yield* store.job(plan.jobId)).state, "aborted")
+      assert.strictEqual((yield* store.rounds(plan.jobId)).length, last)
+    }).pipe(withServer(settings)),
+  )
+})
