@@ -16,6 +16,7 @@ describe("federation over the in-memory transport (one process, real training)",
       Effect.gen(function* () {
         const network = yield* InMemoryTransport.InMemoryNetwork
         const settings = Schema.decodeUnknownSync(ServerSettings)({
+          state: ":memory:",
           host: "server",
           port: "1",
           expectedClients: "2",

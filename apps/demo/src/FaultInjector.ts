@@ -1,7 +1,8 @@
 /**
  * Carries out a `FaultPlan` on the running `Federation`: it kills and
- * restarts clients as the server's rounds start, and keeps a paused server
- * from waiting forever.
+ * restarts clients as the server's rounds start, kills and restarts the
+ * server as its rounds complete, and keeps a paused server from waiting
+ * forever.
  *
  * While the server is paused for quorum, restarts scheduled for later
  * rounds are brought forward (those rounds cannot start without them); when
@@ -11,7 +12,7 @@
  */
 import { Console, Context, Effect, Layer, Option, Ref, Schema } from "effect"
 import type * as FaultPlan from "./FaultPlan.ts"
-import { Federation, type FederationEvent } from "./Federation.ts"
+import { Federation, type FederationEvent, joinTimeout } from "./Federation.ts"
 
 /**
  * The server paused for quorum and nothing the demo will do can bring enough
@@ -38,8 +39,10 @@ export class QuorumUnreachable extends Schema.TaggedError<QuorumUnreachable>()("
 /**
  * The fault schedule, fed every `FederationEvent` in order by `observe`: a
  * round's start runs the actions due by then (skipping, with a note, a kill
- * of a client that is not running or a restart of one that is); a pause, or
- * a client exit during one, checks whether the quorum can come back.
+ * of a client that is not running or a restart of one that is); a round's
+ * completion restarts the server when a server kill is due by then; a
+ * pause, or a client exit during one, checks whether the quorum can come
+ * back.
  *
  * @since 0.2.0
  * @category services
@@ -61,6 +64,7 @@ export const make = Effect.fnUntraced(function* (plan: FaultPlan.FaultPlan) {
   const federation = yield* Federation
   const needed = federation.minClients
   const pending = yield* Ref.make<ReadonlyArray<FaultPlan.Action>>(plan.actions)
+  const serverKills = yield* Ref.make(plan.serverKills)
   const paused = yield* Ref.make<Option.Option<number>>(Option.none())
 
   const takePending = (take: (action: FaultPlan.Action) => boolean) =>
@@ -78,6 +82,28 @@ export const make = Effect.fnUntraced(function* (plan: FaultPlan.FaultPlan) {
         yield* federation.startClient(action.client)
       } else
         yield* Console.log(`  ! ${action.kind} ${action.client}@${action.round} skipped: nothing to ${action.kind}`)
+    }
+  })
+
+  // One restart however many kills are due: a server that ran past a scheduled round (it was
+  // killed late) is killed once, after the round it completed.
+  const roundCompleted = Effect.fnUntraced(function* (round: number) {
+    const due = yield* Ref.modify(serverKills, (rounds) => [
+      rounds.filter((at) => at <= round),
+      rounds.filter((at) => at > round),
+    ])
+    if (due.length === 0) return
+    yield* Console.log(`  ! killing the server (SIGKILL) after round ${round}`)
+    const port = yield* federation.restartServer
+    yield* Console.log(`  ! starting the server again on port ${port} with the same arguments and state file`)
+    // Before resuming, the server waits for its expected clients: a killed client makes it wait
+    // out its join timeout, which would look like a hang without this note.
+    const running = yield* federation.running
+    if (running < federation.expectedClients) {
+      yield* Console.log(
+        `  ! ${running} of its ${federation.expectedClients} expected clients are running: it waits up to ` +
+          `${joinTimeout} (--join-timeout) for the others before resuming`,
+      )
     }
   })
 
@@ -112,6 +138,8 @@ export const make = Effect.fnUntraced(function* (plan: FaultPlan.FaultPlan) {
     switch (event.event._tag) {
       case "RoundStarted":
         return yield* roundStarted(event.event.round)
+      case "RoundCompleted":
+        return yield* roundCompleted(event.event.round)
       case "RoundPaused":
         yield* Ref.set(paused, Option.some(event.event.round))
         return yield* checkQuorum(event.event.round)

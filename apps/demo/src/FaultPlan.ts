@@ -1,7 +1,8 @@
 /**
- * The faults a demo run injects (`--kill client-2@3 --restart client-2@6`),
- * checked against the run before any process starts, so a typo fails at once
- * instead of being silently ignored half-way through the run.
+ * The faults a demo run injects (`--kill client-2@3 --restart client-2@6`,
+ * `--kill-server@3`), checked against the run before any process starts, so
+ * a typo fails at once instead of being silently ignored half-way through
+ * the run.
  *
  * @since 0.2.0
  */
@@ -44,13 +45,39 @@ export const Fault = Schema.String.pipe(
  * @category errors
  */
 export class InvalidFault extends Schema.TaggedError<InvalidFault>()("InvalidFault", {
-  flag: Schema.Literals(["--kill", "--restart", "--stall"]),
+  flag: Schema.Literals(["--kill", "--restart", "--stall", "--kill-server"]),
   fault: Schema.String,
   problem: Schema.String,
 }) {
   override get message(): string {
-    return `${this.flag} ${this.fault}: ${this.problem}`
+    // `--kill-server@3` is written as one word; the client faults take their value after a space.
+    const separator = this.flag === "--kill-server" ? "@" : " "
+    return `${this.flag}${separator}${this.fault}: ${this.problem}`
   }
+}
+
+const killServerAt = /^--kill-server@(.*)$/
+
+/**
+ * Rewrites `--kill-server@3` (how the demo documents a server kill: no client
+ * id before the `@`) into `--kill-server=3`, the form the command-line parser
+ * reads; `--kill-server 3` needs no rewriting. Everything after `--` is left
+ * alone. A bad value (`--kill-server@x`) is kept, so the parser reports it
+ * naming the flag.
+ *
+ * @example
+ * ```ts
+ * FaultPlan.spellOutServerKills(["--kill-server@3", "--rounds", "6"]) // ["--kill-server=3", "--rounds", "6"]
+ * ```
+ *
+ * @since 0.3.0
+ * @category parsing
+ */
+export const spellOutServerKills = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const end = args.indexOf("--")
+  const flags = end === -1 ? args : args.slice(0, end)
+  const rest = end === -1 ? [] : args.slice(end)
+  return [...flags.map((arg) => arg.replace(killServerAt, "--kill-server=$1")), ...rest]
 }
 
 /**
@@ -66,25 +93,57 @@ export interface Action {
 }
 
 /**
- * A checked fault schedule, in the order the actions happen (by round; a
- * kill before a restart in the same round).
+ * A checked fault schedule: the client actions in the order they happen (by
+ * round; a kill before a restart in the same round), and the rounds after
+ * which the server is killed and started again, ascending.
  *
  * @since 0.2.0
  * @category models
  */
 export interface FaultPlan {
   readonly actions: ReadonlyArray<Action>
+  /** `--kill-server@3`: after round 3 completes, SIGKILL the server and start it again on its state file. */
+  readonly serverKills: ReadonlyArray<number>
 }
 
 const flagOf = (kind: Action["kind"]) => (kind === "kill" ? "--kill" : "--restart")
 const textOf = (action: Action) => `${action.client}@${action.round}`
+
+// A server kill comes after a round completes and the restarted server resumes the job from its
+// state file: it needs a state file, and a round after it (after the last one the job is
+// finished, and a restarted server would find nothing to resume).
+const checkServerKills = Effect.fnUntraced(function* (options: {
+  readonly rounds: number
+  readonly killServer: ReadonlyArray<number>
+  readonly state?: string | undefined
+}): Effect.fn.Return<ReadonlyArray<number>, InvalidFault> {
+  const seen = new Set<number>()
+  for (const round of options.killServer) {
+    const invalid = (problem: string) => new InvalidFault({ flag: "--kill-server", fault: String(round), problem })
+    if (round < 1 || round > options.rounds) return yield* invalid(`round ${round} is outside 1…${options.rounds}`)
+    if (round === options.rounds) {
+      const earlier = options.rounds === 1 ? "this run has no earlier round" : `kill it after 1…${options.rounds - 1}`
+      return yield* invalid(
+        `round ${round} is the last: the job is finished after it, so a restarted server would have nothing to resume; ${earlier}`,
+      )
+    }
+    if (seen.has(round)) return yield* invalid(`the server is already killed after round ${round}`)
+    if (options.state === ":memory:") {
+      return yield* invalid("--state :memory: keeps no state, so the restarted server would start the job over")
+    }
+    seen.add(round)
+  }
+  return [...seen].sort((a, b) => a - b)
+})
 
 /**
  * Checks every fault against the run: the client must be one the demo starts
  * (`client-0` … `client-(clients-1)`), the round within `1` … `rounds`, and a
  * client's faults must alternate kill, restart, kill … by round, so a restart
  * always follows an earlier kill of the same client and a kill always hits a
- * running client.
+ * running client. A server kill (`killServer`, the round after which it
+ * happens) must come before the last round, at most once per round, and
+ * needs a state file (`state` other than `:memory:`).
  *
  * @since 0.2.0
  * @category constructors
@@ -95,6 +154,8 @@ export const make = Effect.fnUntraced(function* (options: {
   readonly kill: ReadonlyArray<Fault>
   readonly restart: ReadonlyArray<Fault>
   readonly stall?: ReadonlyArray<Fault> | undefined
+  readonly killServer?: ReadonlyArray<number> | undefined
+  readonly state?: string | undefined
 }): Effect.fn.Return<FaultPlan, InvalidFault> {
   const actions: Array<Action> = [
     ...options.kill.map((fault) => ({ kind: "kill" as const, ...fault })),
@@ -167,5 +228,6 @@ export const make = Effect.fnUntraced(function* (options: {
     if (action.kind === "kill") killedAt.set(action.client, action.round)
     else killedAt.delete(action.client)
   }
-  return { actions: ordered }
+  const serverKills = yield* checkServerKills({ ...options, killServer: options.killServer ?? [] })
+  return { actions: ordered, serverKills }
 })

@@ -1,9 +1,10 @@
 /**
- * The processes of one demo run: the fed-server, and the fed-clients the
- * demo starts, kills and restarts. It owns their lifetimes (every process
- * stops when the Layer's Scope closes) and turns what they do into one
- * ordered stream of `FederationEvent`s: the server's typed events and the
- * clients that exited on their own.
+ * The processes of one demo run: the fed-server, which the demo may kill and
+ * start again on the same port and state file, and the fed-clients the demo
+ * starts, kills and restarts. It owns their lifetimes (every process stops
+ * when the Layer's Scope closes) and turns what they do into one ordered
+ * stream of `FederationEvent`s: the typed events of every server process in
+ * turn, and the clients that exited on their own.
  *
  * The programs are found through their packages (`@fedguard/fed-server/bin`,
  * `@fedguard/fed-client/bin`), not through sibling paths, so the demo runs
@@ -29,6 +30,7 @@ import {
   Redacted,
   Ref,
   Schema,
+  Scope,
   Stream,
 } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
@@ -52,12 +54,15 @@ export interface Options {
   readonly roundTimeout: string
   /** `client-2@3`: client-2's upload stops mid-stream in round 3 while its heartbeats go on. */
   readonly stall: ReadonlyArray<{ readonly client: string; readonly round: number }>
+  /** The server's `--state` file: every round commits there, and a restarted server resumes from it. */
+  readonly state: string
 }
 
 /**
- * The server exited before training completed (bad settings, a crash): its
- * exit code (or the signal that ended it) and the last lines it wrote to
- * stderr.
+ * The server exited before training completed (bad settings, a crash, a
+ * restart that could not resume): its exit code (or the signal that ended
+ * it) and the last lines it wrote to stderr. A server the demo killed to
+ * restart it is not reported: the demo knows.
  *
  * @since 0.2.0
  * @category errors
@@ -73,8 +78,8 @@ export class ServerExited extends Schema.TaggedError<ServerExited>()("ServerExit
 }
 
 /**
- * What happened in the federation: the server reported a typed event, or a
- * client process exited on its own (a crash, or its normal end after
+ * What happened in the federation: a server process reported a typed event,
+ * or a client process exited on its own (a crash, or its normal end after
  * training). A client the demo killed is not reported: the demo knows.
  *
  * @since 0.2.0
@@ -98,16 +103,33 @@ export type FederationEvent =
 export const minClients = (clients: number): number => Math.max(1, Math.ceil(clients / 2))
 
 /**
+ * The server's `--join-timeout`: long, because it covers starting every
+ * client process on a loaded machine. A restarted server waits up to this
+ * long for all its expected clients before it resumes.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const joinTimeout = "120s"
+
+/**
  * The running federation:
  *
+ * - `expectedClients`, `minClients`: the server's `--expected-clients` and
+ *   `--min-clients`.
  * - `events`: server events and client exits, in order; it ends when the
- *   server's stdout does (the server exited). One consumer.
+ *   stdout of a server the demo did not kill ends (the server exited). One
+ *   consumer.
  * - `listening`: the server's port once it listens; fails with
  *   `ServerExited` if the server exits first (a bad setting).
+ * - `restartServer`: SIGKILLs the server, lets the events it wrote before
+ *   dying through, and starts it again with the same arguments on the same
+ *   port and state file; returns the port. The clients are left alone:
+ *   they reconnect by themselves.
  * - `startClient(id)`: starts `client-N` once the server listens; it runs
  *   until it exits or `killClient(id)` SIGKILLs it.
  * - `isRunning(id)`, `running`: which and how many client processes run.
- * - `serverFinished`: waits for the server's exit; fails with
+ * - `serverFinished`: waits for the last server process's exit; fails with
  *   `ServerExited` unless its exit code is 0.
  * - `clientsFinished`: waits up to 3 s for every client to exit.
  *
@@ -117,9 +139,11 @@ export const minClients = (clients: number): number => Math.max(1, Math.ceil(cli
 export class Federation extends Context.Service<
   Federation,
   {
+    readonly expectedClients: number
     readonly minClients: number
     readonly events: Stream.Stream<FederationEvent>
     readonly listening: Effect.Effect<number, ServerExited>
+    readonly restartServer: Effect.Effect<number>
     readonly startClient: (id: string) => Effect.Effect<void>
     readonly killClient: (id: string) => Effect.Effect<void>
     readonly isRunning: (id: string) => Effect.Effect<boolean>
@@ -144,17 +168,17 @@ const childOptions = {
   stdin: "pipe",
 } as const
 
-const serverCommand = (options: Options, secret: Redacted.Redacted<string>) =>
+const serverCommand = (options: Options, secret: Redacted.Redacted<string>, port: number) =>
   ChildProcess.make(
     process.execPath,
     [
       serverBin,
-      ...["--port", "0", "--expected-clients", String(options.clients)],
+      ...["--port", String(port), "--expected-clients", String(options.clients)],
       ...["--min-clients", String(minClients(options.clients)), "--rounds", String(options.rounds)],
       ...["--model", options.model, "--partition", options.partition, "--seed", String(options.seed)],
       ...["--local-epochs", String(options.localEpochs), "--heartbeat-interval", options.heartbeatInterval],
       ...["--heartbeat-timeout", options.heartbeatTimeout, "--round-timeout", options.roundTimeout],
-      ...["--join-timeout", "120s", "--report", options.report, "--state", ":memory:"],
+      ...["--join-timeout", joinTimeout, "--report", options.report, "--state", options.state],
     ],
     {
       ...childOptions,
@@ -187,41 +211,35 @@ const clientCommand = (options: Options, secret: Redacted.Redacted<string>, serv
     },
   )
 
-/**
- * Starts the server in the current Scope; clients started later live in it
- * too. The secret is random per run and reaches the children through their
- * environment, never their command lines.
- *
- * @since 0.2.0
- * @category constructors
- */
-export const make = Effect.fnUntraced(function* (options: Options) {
-  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-  const scope = yield* Effect.scope
-  const secret = Redacted.make(randomBytes(16).toString("hex"))
-  const server = yield* spawner.spawn(serverCommand(options, secret))
+// One server process: `killed` once the demo killed it to restart it (its end is then not the
+// federation's end), `reader` turns its stdout into events, `exited` explains its exit.
+interface ServerProcess {
+  readonly handle: ChildProcessSpawner.ChildProcessHandle
+  readonly scope: Scope.Closeable
+  readonly killed: Ref.Ref<boolean>
+  readonly reader: Fiber.Fiber<void>
+  readonly exited: Effect.Effect<ServerExited>
+}
 
+// Starts one server process in a child of `scope`: its events go to `events` (ended when its
+// stdout ends, unless the demo killed it), its first `Listening` port to `port`.
+const startServerProcess = Effect.fnUntraced(function* (
+  command: ChildProcess.Command,
+  scope: Scope.Scope,
+  events: Queue.Queue<FederationEvent, Cause.Done>,
+  port: Deferred.Deferred<number>,
+) {
+  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  const processScope = yield* Scope.fork(scope)
+  const handle = yield* spawner.spawn(command).pipe(Scope.provide(processScope))
   const stderrTail = yield* Ref.make<ReadonlyArray<string>>([])
-  const stderrReader = yield* lines(server.stderr).pipe(
+  const stderrReader = yield* lines(handle.stderr).pipe(
     Stream.runForEach((line) => Ref.update(stderrTail, (tail) => [...tail, line].slice(-stderrTailLines))),
     Effect.ignore,
-    Effect.forkScoped,
+    Effect.forkIn(processScope),
   )
-  const exited = Effect.gen(function* () {
-    const exit = yield* Effect.exit(server.exitCode)
-    // stderr ends with the process; let the reader take its last lines.
-    yield* Fiber.await(stderrReader).pipe(Effect.timeoutOption("1 second"))
-    return new ServerExited({
-      exit: Exit.isSuccess(exit)
-        ? `exited with code ${exit.value}`
-        : `ended: ${Cause.pretty(exit.cause).split("\n")[0]}`,
-      stderr: yield* Ref.get(stderrTail),
-    })
-  })
-
-  const port = yield* Deferred.make<number>()
-  const events = yield* Queue.unbounded<FederationEvent, Cause.Done>()
-  yield* lines(server.stdout).pipe(
+  const killed = yield* Ref.make(false)
+  const reader = yield* lines(handle.stdout).pipe(
     Stream.runForEach((line) =>
       Option.match(ServerEvent.fromLine(line), {
         onNone: () => Effect.void,
@@ -232,13 +250,64 @@ export const make = Effect.fnUntraced(function* (options: Options) {
       }),
     ),
     Effect.ignore,
-    Effect.ensuring(Queue.end(events)),
-    Effect.forkScoped,
+    Effect.ensuring(Effect.flatMap(Ref.get(killed), (byDemo) => (byDemo ? Effect.void : Queue.end(events)))),
+    Effect.forkIn(processScope),
   )
+  const exited = Effect.gen(function* () {
+    const exit = yield* Effect.exit(handle.exitCode)
+    // stderr ends with the process; let the reader take its last lines.
+    yield* Fiber.await(stderrReader).pipe(Effect.timeoutOption("1 second"))
+    return new ServerExited({
+      exit: Exit.isSuccess(exit)
+        ? `exited with code ${exit.value}`
+        : `ended: ${Cause.pretty(exit.cause).split("\n")[0]}`,
+      stderr: yield* Ref.get(stderrTail),
+    })
+  })
+  return { handle, scope: processScope, killed, reader, exited } satisfies ServerProcess
+})
 
+/**
+ * Starts the server in the current Scope on a free port; clients started
+ * later, and the server's restarts, live in it too. The secret is random per
+ * run and reaches the children through their environment, never their
+ * command lines.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function* (options: Options) {
+  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  const scope = yield* Effect.scope
+  const secret = Redacted.make(randomBytes(16).toString("hex"))
+  const port = yield* Deferred.make<number>()
+  const events = yield* Queue.unbounded<FederationEvent, Cause.Done>()
   // Client lifetimes belong to the run, not to the fiber that starts them: a client
-  // restarted while the demo reacts to an event keeps running after it moves on.
+  // restarted while the demo reacts to an event keeps running after it moves on. The fleet
+  // is made before the server starts, so that the Scope (last in, first out) stops the server
+  // first: clients killed under a running server would fail its round and have an empty round
+  // committed to the state file when the demo is interrupted.
   const fleet = yield* FiberMap.make<string, ChildProcessSpawner.ExitCode, unknown>()
+  const first = yield* startServerProcess(serverCommand(options, secret, 0), scope, events, port)
+  const server = yield* Ref.make<ServerProcess>(first)
+
+  // The same arguments on the port the first process got, so the clients find it again.
+  const restartServer = Effect.gen(function* () {
+    const serverPort = yield* Deferred.await(port)
+    const old = yield* Ref.get(server)
+    yield* Ref.set(old.killed, true)
+    yield* old.handle.kill({ killSignal: "SIGKILL" }).pipe(Effect.ignore)
+    // What it wrote before dying (a round it started) comes before the new process's first event.
+    yield* Fiber.await(old.reader)
+    yield* Scope.close(old.scope, Exit.void)
+    const next = yield* startServerProcess(serverCommand(options, secret, serverPort), scope, events, port).pipe(
+      Effect.provideService(ChildProcessSpawner.ChildProcessSpawner, spawner),
+      Effect.orDie,
+    )
+    yield* Ref.set(server, next)
+    return serverPort
+  })
+
   const startClient = Effect.fnUntraced(function* (id: string) {
     const serverPort = yield* Deferred.await(port)
     const lifetime = spawner.spawn(clientCommand(options, secret, serverPort, id)).pipe(
@@ -257,16 +326,19 @@ export const make = Effect.fnUntraced(function* (options: Options) {
   })
 
   return Federation.of({
+    expectedClients: options.clients,
     minClients: minClients(options.clients),
     events: Stream.fromQueue(events),
-    listening: Effect.raceFirst(Deferred.await(port), Effect.flatMap(exited, Effect.fail)),
+    listening: Effect.raceFirst(Deferred.await(port), Effect.flatMap(first.exited, Effect.fail)),
+    restartServer,
     startClient,
     killClient: (id) => FiberMap.remove(fleet, id),
     isRunning: (id) => FiberMap.has(fleet, id),
     running: FiberMap.size(fleet),
     serverFinished: Effect.gen(function* () {
-      const exit = yield* Effect.exit(server.exitCode)
-      if (!Exit.isSuccess(exit) || exit.value !== ChildProcessSpawner.ExitCode(0)) return yield* yield* exited
+      const last = yield* Ref.get(server)
+      const exit = yield* Effect.exit(last.handle.exitCode)
+      if (!Exit.isSuccess(exit) || exit.value !== ChildProcessSpawner.ExitCode(0)) return yield* yield* last.exited
     }),
     // Clients exit on their own once the server says training is complete.
     clientsFinished: FiberMap.awaitEmpty(fleet).pipe(Effect.timeoutOption("3 seconds"), Effect.ignore),

@@ -1,7 +1,8 @@
 /**
  * The demo's live table, rendered from the server's typed events: one row
  * per completed round, a row when the server pauses for quorum or gets it
- * back, and short notes for client events under the row they follow.
+ * back, a row when a restarted server resumes its job, and short notes for
+ * client events under the row they follow.
  *
  * Every column has a fixed width except `excluded`, which comes last: a
  * round that excludes many clients (or long reasons) makes its own line
@@ -19,6 +20,8 @@ const columns = [
   ["loss", 8],
   ["time", 8],
 ] as const
+
+const pauseStates: ReadonlyArray<string> = ["running", "paused"]
 
 const pad = (text: string, width: number) => `${text.padEnd(width - 1)} `
 
@@ -56,8 +59,9 @@ export const row = (round: ServerEvent.RoundCompleted): string =>
 
 /**
  * What the table shows for one server event: a row for a completed round,
- * a pause or a restored quorum; an indented note for client and update
- * events; nothing for the rest.
+ * a pause, a restored quorum or a resumed job; an indented note for client
+ * and update events and for the job pausing or running again; nothing for
+ * the rest.
  *
  * @since 0.2.0
  * @category rendering
@@ -74,6 +78,18 @@ export const render = (event: ServerEvent.ServerEvent): Option.Option<string> =>
       return Option.some(
         `${pad("", columns[0][1])}resumed: quorum restored, ${event.alive} of ${event.minClients} needed clients alive`,
       )
+    case "JobResumed":
+      return Option.some(
+        `${pad("", columns[0][1])}resumed: job ${event.jobId} after round ${event.afterRound} of ${event.rounds}, ` +
+          `from the state file (model ${event.modelSha256.slice(0, 12)}…)`,
+      )
+    case "JobStateChanged":
+      // Only the job's pauses and resumptions: its launch and end show in the rows already.
+      return pauseStates.includes(event.from) && pauseStates.includes(event.to)
+        ? Option.some(`  · job-state ${event.from} → ${event.to}: ${event.reason}`)
+        : Option.none()
+    case "JoinTimedOut":
+      return Option.some(`  · join-timeout ${event.online} of ${event.expected} expected clients online`)
     case "QuorumLost":
       return Option.some(`  · quorum-lost ${event.alive} alive, ${event.minClients} needed`)
     case "ClientWentOffline":

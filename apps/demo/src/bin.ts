@@ -10,7 +10,7 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cli } from "@fedguard/app-kit"
-import { Cause, Effect, Exit, Option, Schema } from "effect"
+import { Cause, Effect, Exit, Option, Schema, Stdio } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
 import * as Demo from "./Demo.ts"
 import * as FaultPlan from "./FaultPlan.ts"
@@ -58,6 +58,20 @@ const demo = Command.make(
       "restart",
       "CLIENT@ROUND: start a killed client again when that round starts, or earlier if the server pauses for quorum (repeatable)",
     ),
+    killServer: Flag.Int("kill-server").pipe(
+      Flag.withDescription(
+        "ROUND, written --kill-server@3 (or --kill-server 3): SIGKILL the server when it completes that round (not the last) and start it again " +
+          "with the same arguments, port and state file; it resumes the job after the last committed round and the " +
+          "clients reconnect by themselves (repeatable)",
+      ),
+      Flag.atLeast(0),
+    ),
+    state: Flag.String("state").pipe(
+      Flag.withDescription(
+        "The server's state file (default: a new one in a fresh temporary directory, so no earlier run is resumed)",
+      ),
+      Flag.optional,
+    ),
     heartbeatInterval: Flag.String("heartbeat-interval").pipe(
       Flag.withDescription("Client heartbeat interval (default 500ms, short for a demo)"),
       Flag.withDefault("500ms"),
@@ -79,8 +93,14 @@ const isUsageError = (error: unknown) =>
   error instanceof FaultPlan.InvalidFault
 
 // The apps' command runner: `--flag -5s` read as a value, and a bad flag as one line with a
-// hint instead of the whole help.
-const program = Cli.run(demo, "0.2.0").pipe(Effect.provide(NodeServices.layer))
+// hint instead of the whole help. `--kill-server@3` is spelled out for the parser first.
+const program = Cli.run(demo, "0.2.0").pipe(
+  Effect.updateService(Stdio.Stdio, (stdio) => ({
+    ...stdio,
+    args: Effect.map(stdio.args, FaultPlan.spellOutServerKills),
+  })),
+  Effect.provide(NodeServices.layer),
+)
 
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,

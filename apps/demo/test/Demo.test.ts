@@ -15,6 +15,7 @@ import * as Demo from "../src/Demo.ts"
 // process to record every command it spawns.
 
 const demoBin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
+const serverBin = fileURLToPath(import.meta.resolve("@fedguard/fed-server/bin"))
 const fast = ["--heartbeat-interval", "200ms", "--heartbeat-timeout", "1s", "--round-timeout", "10s"]
 const reportPath = () => join(mkdtempSync(join(tmpdir(), "fedguard-demo-")), "report.json")
 
@@ -34,15 +35,29 @@ const startDemo = (args: ReadonlyArray<string>) =>
     )
   })
 
-/** Runs the demo to its end: exit code and every line of stdout and stderr. */
-const runDemo = (args: ReadonlyArray<string>) =>
+/** Runs a program to its end: exit code and every line of stdout and stderr. */
+const runToEnd = (bin: string, args: ReadonlyArray<string>) =>
   Effect.gen(function* () {
-    const demo = yield* startDemo(args)
-    const [stdout, stderr, code] = yield* Effect.all([lines(demo.stdout), lines(demo.stderr), demo.exitCode], {
+    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+    const child = yield* spawner.spawn(
+      ChildProcess.make(process.execPath, [bin, ...args], { stdout: "pipe", stderr: "pipe" }),
+    )
+    const [stdout, stderr, code] = yield* Effect.all([lines(child.stdout), lines(child.stderr), child.exitCode], {
       concurrency: "unbounded",
     })
     return { code: Number(code), stdout, stderr }
   }).pipe(Effect.scoped)
+
+/** Runs the demo to its end: exit code and every line of stdout and stderr. */
+const runDemo = (args: ReadonlyArray<string>) => runToEnd(demoBin, args)
+
+/** The round numbers of the table's rows, in the order they were printed. */
+const tableRounds = (stdout: ReadonlyArray<string>) =>
+  stdout.filter((line) => /^\d+\s+\d/.test(line)).map((line) => Number(line.split(" ")[0]))
+
+const StoredJobs = Schema.fromJsonString(
+  Schema.Array(Schema.Struct({ id: Schema.String, state: Schema.String, roundsDone: Schema.Number })),
+)
 
 const readReport = (path: string) => Schema.decodeUnknownSync(Report.Report)(JSON.parse(readFileSync(path, "utf8")))
 
@@ -98,6 +113,10 @@ describe("demo", () => {
           ...["--stall", "client-1@2", ...fast],
         ])
         assert.strictEqual(run.code, 0, run.stderr.join("\n"))
+        // Without --state, the server keeps its job in a new file of a fresh directory, and the demo says where.
+        const state = /^state file (.+\/fedguard-demo-[^/]+\/state\.db) \(new for this run/.exec(run.stdout[1]!)
+        assert.isNotNull(state, run.stdout[1])
+        assert.isTrue(existsSync(state![1]!))
         const row = (round: number) => run.stdout.find((line) => line.startsWith(`${round} `)) ?? ""
         assert.match(row(2), /client-1:stalled$/)
         assert.match(row(5), /-$/)
@@ -105,6 +124,62 @@ describe("demo", () => {
         assert.deepStrictEqual(written.rounds[1]!.excluded, [{ id: "client-1", reason: "stalled" }])
         assert.include(written.rounds.at(-1)!.participants, "client-1")
         assert.isFalse(run.stdout.some((line) => line.startsWith("  · client-offline client-1")))
+      }).pipe(Effect.provide(NodeServices.layer), Effect.timeout("60 seconds")),
+    70_000,
+  )
+
+  it.live(
+    "--kill-server@2 SIGKILLs the server after round 2 and starts it again on its state file: it resumes after round 2, the clients reconnect by themselves, and every round runs exactly once",
+    () =>
+      Effect.gen(function* () {
+        const directory = mkdtempSync(join(tmpdir(), "fedguard-demo-"))
+        const report = join(directory, "report.json")
+        const state = join(directory, "state.db")
+        // 2NN rounds take about half a second here: the kill, sent as soon as the demo reads round 2's
+        // event, lands long before the server could commit round 3.
+        const run = yield* runDemo([
+          ...["--clients", "2", "--rounds", "4", "--model", "2nn", "--report", report, "--state", state],
+          ...["--kill-server@2", ...fast],
+        ])
+        assert.strictEqual(run.code, 0, run.stderr.join("\n"))
+        assert.strictEqual(run.stdout[1], `state file ${state} (given with --state)`)
+        assert.lengthOf(
+          run.stdout.filter((line) => line.startsWith("round ")),
+          1,
+        )
+        // Each round's row once, in order: none lost with the killed server, none run twice by the new one.
+        assert.deepStrictEqual(tableRounds(run.stdout), [1, 2, 3, 4])
+        const at = (pattern: RegExp) => run.stdout.findIndex((line) => pattern.test(line))
+        const killed = at(/^ {2}! killing the server \(SIGKILL\) after round 2$/)
+        const restarted = at(/^ {2}! starting the server again on port \d+ with the same arguments and state file$/)
+        assert.isAbove(killed, at(/^2\s/))
+        assert.isAbove(restarted, killed)
+        assert.isBelow(restarted, at(/^3\s/))
+        // The server's JobResumed event, as the table shows it: once, after round 2.
+        const resumed = run.stdout.flatMap((line) => {
+          const match = /^\s+resumed: job (\S+) after round (\d+) of 4, from the state file/.exec(line)
+          return match === null ? [] : [{ jobId: match[1]!, afterRound: Number(match[2]) }]
+        })
+        assert.lengthOf(resumed, 1)
+        assert.strictEqual(resumed[0]!.afterRound, 2)
+        // The clients were not restarted: they rode out the outage and trained in every later round.
+        assert.isFalse(run.stdout.some((line) => /^ {2}(! restarting|· client-\d exited)/.test(line)))
+        assert.deepStrictEqual(run.stdout.slice(-2, -1), [
+          "all 4 rounds completed, each exactly once in the report; the server resumed the job once, after round 2",
+        ])
+        assert.match(run.stdout.at(-1)!, /^final accuracy 0\.\d{4} after 4 rounds in [\d.]+ s; report: /)
+        const written = readReport(report)
+        assert.deepStrictEqual(
+          written.rounds.map((round) => round.round),
+          [1, 2, 3, 4],
+        )
+        assert.isTrue(written.rounds.every((round) => round.participants.length === 2))
+        // One job in the state file, the resumed one, completed: the restart did not start a new job.
+        const jobs = yield* runToEnd(serverBin, ["jobs", "--json", "--state", state])
+        assert.strictEqual(jobs.code, 0, jobs.stderr.join("\n"))
+        assert.deepStrictEqual(Schema.decodeUnknownSync(StoredJobs)(jobs.stdout.join("\n")), [
+          { id: resumed[0]!.jobId, state: "completed", roundsDone: 4 },
+        ])
       }).pipe(Effect.provide(NodeServices.layer), Effect.timeout("60 seconds")),
     70_000,
   )
@@ -180,6 +255,13 @@ describe("demo", () => {
           [["--rounds", "5", "--kill", "client-1@6"], /^fedguard-demo: --kill client-1@6: round 6 is outside 1…5$/],
           [["--kill", "client-1"], /^fedguard-demo: .*--kill.*CLIENT@ROUND/],
           [["--clients", "abc"], /^fedguard-demo: .*--clients/],
+          [["--kill-server@x"], /^fedguard-demo: Invalid value for flag --kill-server: "x"/],
+          [["--rounds", "5", "--kill-server@6"], /^fedguard-demo: --kill-server@6: round 6 is outside 1…5$/],
+          [["--rounds", "5", "--kill-server@5"], /^fedguard-demo: --kill-server@5: round 5 is the last: /],
+          [
+            ["--kill-server@3", "--state", ":memory:"],
+            /^fedguard-demo: --kill-server@3: --state :memory: keeps no state/,
+          ],
           [["--no-such-flag"], /^fedguard-demo: .*--no-such-flag/],
         ]
         const runs = yield* Effect.forEach(cases, ([args]) => runDemo(args), { concurrency: 2 })
@@ -219,10 +301,12 @@ describe("demo", () => {
           kill: [],
           restart: [],
           stall: [],
+          killServer: [],
+          state: Option.none(),
           heartbeatInterval: "200ms",
           heartbeatTimeout: "1s",
           roundTimeout: "10s",
-        }).pipe(Effect.scoped, Effect.provide(recording))
+        }).pipe(Effect.scoped, Effect.provide(recording), Effect.provide(NodeServices.layer))
         assert.lengthOf(commands, 3)
         const secrets = commands.map((command) => {
           const env = command.options.env ?? {}

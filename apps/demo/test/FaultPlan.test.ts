@@ -99,3 +99,60 @@ describe("FaultPlan --stall", () => {
       }),
   )
 })
+
+describe("FaultPlan --kill-server", () => {
+  const killServer = (rounds: ReadonlyArray<number>, state?: string) =>
+    FaultPlan.make({ clients: 4, rounds: 10, kill: [], restart: [], killServer: rounds, state })
+  const killServerProblem = (rounds: ReadonlyArray<number>, state?: string) =>
+    killServer(rounds, state).pipe(
+      Effect.flip,
+      Effect.map((error) => error.message),
+    )
+
+  it("spells --kill-server@ROUND out for the parser, and leaves --kill-server ROUND, other flags and arguments after -- alone", () => {
+    assert.deepStrictEqual(FaultPlan.spellOutServerKills(["--kill-server@3", "--rounds", "6", "--kill-server@5"]), [
+      "--kill-server=3",
+      "--rounds",
+      "6",
+      "--kill-server=5",
+    ])
+    assert.deepStrictEqual(FaultPlan.spellOutServerKills(["--kill-server", "3", "--kill", "client-1@3"]), [
+      "--kill-server",
+      "3",
+      "--kill",
+      "client-1@3",
+    ])
+    // A bad value stays for the parser to report it under the flag's name.
+    assert.deepStrictEqual(FaultPlan.spellOutServerKills(["--kill-server@x"]), ["--kill-server=x"])
+    assert.deepStrictEqual(FaultPlan.spellOutServerKills(["--", "--kill-server@3"]), ["--", "--kill-server@3"])
+  })
+
+  it.effect("accepts kills after rounds 1…rounds-1 in any order and schedules them ascending", () =>
+    Effect.gen(function* () {
+      assert.deepStrictEqual((yield* killServer([9, 1, 4])).serverKills, [1, 4, 9])
+      assert.deepStrictEqual((yield* killServer([3], "./job.db")).serverKills, [3])
+      assert.deepStrictEqual((yield* plan([])).serverKills, [])
+    }),
+  )
+
+  it.effect(
+    "rejects a round outside the run, the last round, a second kill after one round, and a run without a state file",
+    () =>
+      Effect.gen(function* () {
+        assert.strictEqual(yield* killServerProblem([0]), "--kill-server@0: round 0 is outside 1…10")
+        assert.strictEqual(yield* killServerProblem([11]), "--kill-server@11: round 11 is outside 1…10")
+        assert.match(
+          yield* killServerProblem([10]),
+          /^--kill-server@10: round 10 is the last: the job is finished after it, so a restarted server would have nothing to resume; kill it after 1…9$/,
+        )
+        assert.strictEqual(
+          yield* killServerProblem([3, 5, 3]),
+          "--kill-server@3: the server is already killed after round 3",
+        )
+        assert.strictEqual(
+          yield* killServerProblem([3], ":memory:"),
+          "--kill-server@3: --state :memory: keeps no state, so the restarted server would start the job over",
+        )
+      }),
+  )
+})

@@ -50,14 +50,47 @@ describe("RoundTable", () => {
       new ServerEvent.ClientRejoined({ id: "client-1", remote: "127.0.0.1:5" }),
       new ServerEvent.UpdateRejected({ round: 3, id: "client-1", reason: "non-finite weights" }),
       new ServerEvent.ClientExcluded({ round: 3, id: "client-1", reason: "straggler" }),
+      new ServerEvent.JoinTimedOut({ online: 2, expected: 3 }),
     ].map((event) => Option.getOrThrow(RoundTable.render(event)))
     assert.deepStrictEqual(notes, [
       "  · client-offline client-1 heartbeat timeout",
       "  · client-online client-1",
       "  · update-rejected client-1 round 3: non-finite weights",
       "  · client-excluded client-1 round 3: straggler",
+      "  · join-timeout 2 of 3 expected clients online",
     ])
     assert.isTrue(Option.isNone(RoundTable.render(new ServerEvent.Listening({ host: "127.0.0.1", port: 1 }))))
     assert.isTrue(Option.isNone(RoundTable.render(new ServerEvent.RoundStarted({ round: 1, participants: [] }))))
+  })
+
+  it("shows a resumed job as a row and its pauses and resumptions as notes, but not the job's launch or end", () => {
+    const resumed = new ServerEvent.JobResumed({
+      jobId: "job-1",
+      name: "mnist-fedavg",
+      afterRound: 3,
+      rounds: 6,
+      modelSha256: "ab".repeat(32),
+    })
+    assert.deepStrictEqual(
+      RoundTable.render(resumed),
+      Option.some("       resumed: job job-1 after round 3 of 6, from the state file (model abababababab…)"),
+    )
+    const moved = (from: string, to: string) =>
+      RoundTable.render(new ServerEvent.JobStateChanged({ jobId: "job-1", from, to, reason: "why" }))
+    assert.deepStrictEqual(moved("running", "paused"), Option.some("  · job-state running → paused: why"))
+    assert.deepStrictEqual(moved("paused", "running"), Option.some("  · job-state paused → running: why"))
+    for (const [from, to] of [
+      ["submitted", "deploying"],
+      ["starting", "running"],
+      ["running", "completed"],
+      ["paused", "aborted"],
+    ] as const) {
+      assert.isTrue(Option.isNone(moved(from, to)), `${from} → ${to}`)
+    }
+    assert.isTrue(
+      Option.isNone(
+        RoundTable.render(new ServerEvent.JobCreated({ jobId: "job-1", name: "n", rounds: 6, state: "s.db" })),
+      ),
+    )
   })
 })

@@ -144,9 +144,10 @@ export const run = (
     return { config: ServerSettings.reportConfig(settings), ...result } satisfies Report.Report
   }).pipe(
     Effect.provide(layer(settings, options)),
-    Effect.provide(JobStore.layerSqlite({ path: settings.state })),
-    // One server per state file; taken before the store opens, released when the run ends.
+    // One server per state file, taken once the store has opened it (a file that is not a state file
+    // is refused before any lock file is created next to it), released when the run ends.
     Effect.provide(Layer.effectDiscard(StateLock.acquire(settings.state))),
+    Effect.provide(JobStore.layerSqlite({ path: settings.state })),
     Effect.catchTags({
       StateInUse: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),
       StateLockFailed: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),

@@ -11,7 +11,8 @@
  * - `report JOB`: the job's report from the store alone, finished or not (a
  *   server killed mid-run no longer loses its report), to stdout or `--out`.
  *
- * A state file that does not exist is an error, never created.
+ * A state file that does not exist (or is empty) is an error, never
+ * created.
  *
  * @since 0.3.0
  */
@@ -48,8 +49,15 @@ const jobId = Argument.String("job").pipe(Argument.withDescription("The job's id
 const withStore = <A, E extends { readonly message: string }, R>(path: string, use: Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    if (path !== ":memory:" && !(yield* fs.exists(path).pipe(Effect.orElseSucceed(() => false)))) {
-      return yield* new JobCommandFailed({ reason: `no state file at ${path} (pass --state PATH)` })
+    if (path !== ":memory:") {
+      if (!(yield* fs.exists(path).pipe(Effect.orElseSucceed(() => false)))) {
+        return yield* new JobCommandFailed({ reason: `no state file at ${path} (pass --state PATH)` })
+      }
+      // An empty file would become a new state file on open: these commands never create one.
+      const info = yield* fs.stat(path).pipe(Effect.option)
+      if (Option.isSome(info) && Number(info.value.size) === 0) {
+        return yield* new JobCommandFailed({ reason: `${path} is empty: not a fedguard state file` })
+      }
     }
     return yield* use.pipe(Effect.provide(JobStore.layerSqlite({ path })))
   }).pipe(
@@ -62,10 +70,11 @@ const withStore = <A, E extends { readonly message: string }, R>(path: string, u
     ),
   )
 
-const roundsAsked = (spec: unknown): string =>
+// The rounds the job asked for; null when its spec was not written by fed-server.
+const roundsAsked = (spec: unknown): number | null =>
   Option.match(Schema.decodeUnknownOption(JobRecord.StoredSpec)(spec), {
-    onNone: () => "?",
-    onSome: (stored) => String(stored.identity.rounds),
+    onNone: () => null,
+    onSome: (stored) => stored.identity.rounds,
   })
 
 const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
@@ -111,7 +120,13 @@ export const jobs = Command.make(
         yield* Console.log(
           table([
             ["JOB", "NAME", "STATE", "ROUNDS", "UPDATED"],
-            ...rows.map((row) => [row.id, row.name, row.state, `${row.roundsDone}/${row.rounds}`, row.updatedAt]),
+            ...rows.map((row) => [
+              row.id,
+              row.name,
+              row.state,
+              `${row.roundsDone}/${row.rounds ?? "?"}`,
+              row.updatedAt,
+            ]),
           ]),
         )
       }),

@@ -156,9 +156,14 @@ export interface Plan {
   /** `submitted` for a new job; `running` or `paused` for a resumed one. */
   readonly status: JobStatus.JobStatus
   readonly resumed: Option.Option<{ readonly round: number; readonly model: Float32Array; readonly sha256: string }>
+  /** The client records of a resumed job, as its last round left them (none for a new job). */
+  readonly clients: ReadonlyArray<typeof Report.Client.Type>
+  /** The running job a new job replaced (`--new-job`), now `aborted`. */
+  readonly replaced: Option.Option<{ readonly jobId: string; readonly from: string; readonly reason: string }>
 }
 
 const live: ReadonlyArray<string> = ["running", "paused"]
+const replacedReason = "replaced by a new job (--new-job)"
 const launching: ReadonlyArray<string> = ["submitted", "deploying", "starting"]
 
 /**
@@ -203,6 +208,8 @@ export const plan = Effect.fnUntraced(function* (
         spec: jobSpecOf(settings),
         status: current.state as JobStatus.JobStatus,
         resumed,
+        clients: (yield* store.clients(current.id)).flatMap((row) => Option.toArray(decodeClient(row.record))),
+        replaced: Option.none(),
       } satisfies Plan
     }
     if (!options.newJob) {
@@ -211,10 +218,20 @@ export const plan = Effect.fnUntraced(function* (
         rule: `${settings.state} holds ${current.state} job ${current.id} ("${current.name}", ${current.roundsDone} of its rounds committed) started with other settings: ${differ.join(", ")}; restart with the same settings to resume it, pass --new-job to abort it and start a new job, or use another --state file`,
       })
     }
-    yield* store.recordTransition(current.id, current.state, "aborted", "replaced by a new job (--new-job)")
+    yield* store.recordTransition(current.id, current.state, "aborted", replacedReason)
   }
   const jobId = yield* store.createJob(storedSpecOf(settings))
-  return { jobId, spec: jobSpecOf(settings), status: "submitted", resumed: Option.none() } satisfies Plan
+  return {
+    jobId,
+    spec: jobSpecOf(settings),
+    status: "submitted",
+    resumed: Option.none(),
+    clients: [],
+    replaced:
+      current === undefined
+        ? Option.none()
+        : Option.some({ jobId: current.id, from: current.state, reason: replacedReason }),
+  } satisfies Plan
 })
 
 /**

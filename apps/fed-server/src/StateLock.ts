@@ -1,23 +1,28 @@
 /**
- * One server per state file: `<state>.lock` holds the pid of the server
- * using it (as PostgreSQL's `postmaster.pid` does). A second server started
- * on the same file while the first runs is refused instead of resuming the
- * same job twice; a lock left by a server that was killed (its pid no longer
- * runs) is taken over, so a restart after `kill -9` needs nothing manual.
- * The lock is removed when the server's Scope closes.
+ * One server per state file. `<state>.lock` is a small SQLite database whose
+ * write lock the server holds for as long as it runs (`BEGIN IMMEDIATE`,
+ * never committed; a second server waits 2 s for it, then is refused): the
+ * lock is the operating system's file lock, so it is
+ * released by the kernel when the server exits, however it exits (`kill -9`
+ * included), and two servers can never both hold it — no stale pid to take
+ * over, no race between two servers starting at once. A second server is
+ * refused with `StateInUse`, naming the pid the holder wrote there.
  *
- * Limits: the pid check is local, so two machines sharing a state file over
- * a network file system are not detected; and a recycled pid of an unrelated
- * process makes a stale lock look held (delete the `.lock` file then).
+ * The lock file is left in place (deleting it while another server opens it
+ * would let two servers lock two different files); it holds one row.
+ *
+ * Limit: file locks on network file systems are only as reliable as the
+ * file system's own locking.
  *
  * @since 0.3.0
  */
 
-import { readFileSync, rmSync, writeFileSync } from "node:fs"
+import { DatabaseSync } from "node:sqlite"
 import { Effect, Schema } from "effect"
 
 /**
- * Another live process holds the state file's lock.
+ * Another running server holds the state file's lock (`pid` 0 when it had
+ * not written its pid yet).
  *
  * @since 0.3.0
  * @category errors
@@ -27,13 +32,13 @@ export class StateInUse extends Schema.TaggedError<StateInUse>()("StateInUse", {
   pid: Schema.Number,
 }) {
   override get message(): string {
-    return `${this.path} is in use by another fed-server (pid ${this.pid}); stop it, or use another --state file (remove ${this.path}.lock if no such server runs)`
+    return `${this.path} is in use by another fed-server${this.pid > 0 ? ` (pid ${this.pid})` : ""}; stop it, or use another --state file`
   }
 }
 
 /**
- * The lock file could not be written (its directory is missing or not
- * writable).
+ * The lock file could not be opened or created (its directory is missing
+ * or not writable, or it is not a lock file).
  *
  * @since 0.3.0
  * @category errors
@@ -43,52 +48,51 @@ export class StateLockFailed extends Schema.TaggedError<StateLockFailed>()("Stat
   reason: Schema.String,
 }) {
   override get message(): string {
-    return `cannot write ${this.path}: ${this.reason}`
+    return `cannot lock ${this.path}: ${this.reason}`
   }
 }
 
-// Alive: signal 0 reaches it, and on Linux it is not a zombie (killed, not yet reaped by its parent).
-const running = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
-    } catch {
-      return true
-    }
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
+const isBusy = (error: unknown): boolean => /database is locked|SQLITE_BUSY/i.test(String(error))
 
-const holder = (lockPath: string): number | undefined => {
+const holderPid = (db: DatabaseSync): number => {
   try {
-    const pid = Number.parseInt(readFileSync(lockPath, "utf8").trim(), 10)
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined
+    const row = db.prepare("SELECT pid FROM holder WHERE id = 1").get() as { pid: number } | undefined
+    return row?.pid ?? 0
   } catch {
-    return undefined
+    return 0
   }
 }
 
-// Creates the lock file only if it does not exist (so two servers starting at once cannot both
-// take it): `true` when created, `false` when it exists; other failures (a missing directory,
-// no permission) are thrown.
-const create = (lockPath: string): boolean => {
+type Locked = { readonly _tag: "Locked"; readonly db: DatabaseSync } | { readonly _tag: "Busy"; readonly pid: number }
+
+// Takes the write lock, writes this pid (committed, so a refused server can name us), and takes the
+// lock again at once; a server that slips in between wins, and this one is refused. Each step waits
+// up to `busyMs` for the lock (two servers starting at once briefly block each other even when
+// neither holds it yet), so a refusal takes that long.
+const busyMs = 2_000
+
+const lock = (lockPath: string): Locked => {
+  const db = new DatabaseSync(lockPath, { timeout: busyMs })
   try {
-    writeFileSync(lockPath, `${process.pid}\n`, { flag: "wx" })
-    return true
+    db.exec("CREATE TABLE IF NOT EXISTS holder (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL)")
+    db.exec("BEGIN IMMEDIATE")
+    db.prepare("INSERT OR REPLACE INTO holder (id, pid) VALUES (1, ?)").run(process.pid)
+    db.exec("COMMIT")
+    db.exec("BEGIN IMMEDIATE")
+    return { _tag: "Locked", db }
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false
+    if (db.isTransaction) db.exec("ROLLBACK")
+    const pid = holderPid(db)
+    db.close()
+    if (isBusy(error)) return { _tag: "Busy", pid }
     throw error
   }
 }
 
 /**
- * Takes the lock of the state file at `path` for the current Scope (nothing
- * for `:memory:`); fails with `StateInUse` when a running process holds it,
- * or `StateLockFailed` when the lock file cannot be written.
+ * Holds the lock of the state file at `path` for the current Scope (nothing
+ * for `:memory:`); fails with `StateInUse` when another server holds it, or
+ * `StateLockFailed` when the lock file cannot be opened.
  *
  * @since 0.3.0
  * @category locking
@@ -99,20 +103,17 @@ export const acquire = (path: string) =>
     : Effect.acquireRelease(
         Effect.gen(function* () {
           const lockPath = `${path}.lock`
-          const attempt = Effect.try({
-            try: () => create(lockPath),
-            catch: (error) => new StateLockFailed({ path: lockPath, reason: String(error) }),
+          const locked = yield* Effect.try({
+            try: () => lock(lockPath),
+            catch: (error) =>
+              new StateLockFailed({ path: lockPath, reason: error instanceof Error ? error.message : String(error) }),
           })
-          if (yield* attempt) return lockPath
-          const pid = holder(lockPath)
-          if (pid !== undefined && pid !== process.pid && running(pid)) return yield* new StateInUse({ path, pid })
-          // A stale lock (its server was killed): take it over, unless another server just did.
-          yield* Effect.sync(() => rmSync(lockPath, { force: true }))
-          if (yield* attempt) return lockPath
-          return yield* new StateInUse({ path, pid: holder(lockPath) ?? 0 })
+          if (locked._tag === "Busy") return yield* new StateInUse({ path, pid: locked.pid })
+          return locked.db
         }),
-        (lockPath) =>
+        (db) =>
           Effect.sync(() => {
-            if (holder(lockPath) === process.pid) rmSync(lockPath, { force: true })
+            db.exec("ROLLBACK")
+            db.close()
           }),
       )

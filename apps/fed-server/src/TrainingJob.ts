@@ -29,7 +29,7 @@ import { createHash } from "node:crypto"
 import { Protocol, type Report, Settings } from "@fedguard/app-kit"
 import { type Dataset, Model, Weights } from "@fedguard/federation"
 import type { LivenessTracker } from "@fedguard/heartbeat"
-import { type JobError, type JobEvent, JobLifecycle, JobStore } from "@fedguard/job-lifecycle"
+import { type JobError, type JobEvent, JobLifecycle, JobStatus, JobStore } from "@fedguard/job-lifecycle"
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { ClientDirectory } from "./ClientDirectory.ts"
 import { ClientLiveness } from "./ClientLiveness.ts"
@@ -118,17 +118,16 @@ interface Deps {
   readonly joinTimeout: number
 }
 
-// Waits for the expected clients, at most the join timeout; whether they all came.
-const awaitExpected = (d: Deps) =>
+// Waits for `expected` clients (by default the expected clients), at most the join timeout;
+// whether they all came.
+const awaitExpected = (d: Deps, expected = d.settings.expectedClients) =>
   Effect.gen(function* () {
-    const { settings, liveness, events, joinTimeout } = d
+    const { liveness, events, joinTimeout } = d
     const joined = yield* liveness
-      .awaitAlive(settings.expectedClients)
+      .awaitAlive(expected)
       .pipe(Effect.timeoutOption(joinTimeout), Effect.map(Option.isSome))
     if (!joined) {
-      yield* events.publish(
-        new ServerEvent.JoinTimedOut({ online: yield* liveness.aliveCount, expected: settings.expectedClients }),
-      )
+      yield* events.publish(new ServerEvent.JoinTimedOut({ online: yield* liveness.aliveCount, expected }))
     }
     return joined
   })
@@ -196,6 +195,10 @@ const launch = Effect.fnUntraced(function* (d: Deps, plan: JobRecord.Plan) {
       state: settings.state,
     }),
   )
+  if (Option.isSome(plan.replaced)) {
+    const { jobId, from, reason } = plan.replaced.value
+    yield* events.publish(new ServerEvent.JobStateChanged({ jobId, from, to: "aborted", reason }))
+  }
   const allJoined = yield* awaitExpected(d)
   const enrolled = (yield* directory.sessions).map((session) => session.id).sort()
   const job = yield* lifecycleOf(d, plan, enrolled, allJoined)
@@ -241,7 +244,10 @@ const resume = Effect.fnUntraced(function* (d: Deps, plan: JobRecord.Plan) {
       .pause(`the server restarted after round ${afterRound}; waiting for clients`)
       .pipe(Effect.mapError(illegal))
   }
-  yield* awaitExpected(d)
+  // The clients that were online when the last round committed come back by themselves; one that
+  // was already gone is not waited for (the quorum still is).
+  const wereOnline = plan.clients.filter((client) => client.state === "online").length
+  yield* awaitExpected(d, Math.min(settings.expectedClients, Math.max(settings.minClients, wereOnline)))
   yield* job
     .resume(`resumed after round ${afterRound} with ${yield* liveness.aliveCount} client(s)`)
     .pipe(Effect.mapError(illegal))
@@ -262,23 +268,40 @@ function rounds(
     let global = start.model
     for (let round = start.round + 1; round <= settings.rounds; round++) {
       const stored = yield* store.job(plan.jobId).pipe(Effect.mapError(storeFailed(plan.jobId)))
-      if (stored.state === "aborted" || stored.state === "failed") {
-        yield* farewell(d, round - 1)
-        return yield* new JobFailed({
-          jobId: plan.jobId,
-          reason: `${stored.state} in the state file while running (fed-server abort); stopped after round ${round - 1}`,
-        })
-      }
+      if (JobStatus.isTerminal(stored.state as JobStatus.JobStatus)) return yield* stop(d, plan, stored.state)
       const participants = yield* participantsOf(d, round, job)
-      const record = yield* runRound(d, round, participants, global, test)
+      const record = yield* runRound(d, plan, round, participants, global, test)
+      // A job aborted while its round ran: the round is not committed (the store refuses it).
+      const committed = yield* store
+        .commitRound(plan.jobId, { round, record: record.record, model: Weights.encode(record.global) })
+        .pipe(
+          Effect.as(true),
+          Effect.catchTag("JobFinished", () => Effect.succeed(false)),
+          Effect.mapError(storeFailed(plan.jobId)),
+        )
+      if (!committed) return yield* stop(d, plan, "aborted", round)
       global = record.global
-      yield* store
-        .commitRound(plan.jobId, { round, record: record.record, model: Weights.encode(global) })
-        .pipe(Effect.mapError(storeFailed(plan.jobId)))
-      yield* saveClients(d, plan.jobId)
+      yield* saveClients(d, plan, new Set())
       yield* events.publish(new ServerEvent.RoundCompleted(record.record))
     }
     return global
+  })
+}
+
+// The job ended in the state file while it ran (`fed-server abort`): say farewell with what was
+// committed, and fail. `discarded`: the round that ran but was not committed.
+function stop(d: Deps, plan: JobRecord.Plan, state: string, discarded?: number) {
+  return Effect.gen(function* () {
+    const done = yield* JobRecord.roundsOf(plan.jobId).pipe(
+      Effect.provideService(JobStore.JobStore, d.store),
+      Effect.mapError(storeFailed(plan.jobId)),
+    )
+    yield* farewell(d, done.length, done.at(-1)?.testAccuracy ?? 0)
+    const tail = discarded === undefined ? "" : `; round ${discarded} ran but was not committed`
+    return yield* new JobFailed({
+      jobId: plan.jobId,
+      reason: `${state} in the state file while running (fed-server abort): stopped after round ${done.at(-1)?.round ?? 0}${tail}`,
+    })
   })
 }
 
@@ -309,6 +332,7 @@ function participantsOf(d: Deps, round: number, job: JobLifecycle.Job) {
 
 function runRound(
   d: Deps,
+  plan: JobRecord.Plan,
   round: number,
   participants: ReadonlyArray<string>,
   global: Float32Array,
@@ -318,9 +342,15 @@ function runRound(
   return Effect.gen(function* () {
     // Every known client accounts for the round: those not taking part were offline (or never
     // joined) when it started.
-    const absent = (yield* liveness.snapshot)
-      .filter((client) => !participants.includes(client.id))
-      .map((client) => ({ id: client.id, reason: absenceReason[client.state] }))
+    const snapshot = yield* liveness.snapshot
+    const seen = new Set<string>(snapshot.map((client) => client.id))
+    const absent = [
+      ...snapshot
+        .filter((client) => !participants.includes(client.id))
+        .map((client) => ({ id: client.id, reason: absenceReason[client.state] })),
+      // Known before the server restarted and not back since.
+      ...plan.clients.filter((client) => !seen.has(client.id)).map((client) => ({ id: client.id, reason: "offline" })),
+    ]
     yield* events.publish(new ServerEvent.RoundStarted({ round, participants }))
     const outcome = yield* coordinator.run(round, global, participants)
     const evaluation = model.evaluate(outcome.global, test)
@@ -344,28 +374,38 @@ function runRound(
   })
 }
 
-// Every client as the report shows it (`completed` for those still connected at the end).
-function clientRecords(d: Deps, completed: ReadonlySet<string>) {
+// Every client as the report shows it (`completed` for those still connected at the end). After a
+// restart, a client known before keeps its first `joinedAt`, and one not back since is `offline`.
+function clientRecords(d: Deps, plan: JobRecord.Plan, completed: ReadonlySet<string>) {
   const { liveness } = d
-  return Effect.map(liveness.snapshot, (snapshot) =>
-    snapshot
-      .map((client) => ({
+  const before = new Map(plan.clients.map((client) => [client.id, client]))
+  return Effect.map(liveness.snapshot, (snapshot): Array<typeof Report.Client.Type> => {
+    const seen = new Set<string>(snapshot.map((client) => client.id))
+    return [
+      ...snapshot.map((client) => ({
         id: client.id,
         state: completed.has(client.id) ? "completed" : client.state,
-        joinedAt: client.joinedAt ?? null,
+        joinedAt: before.get(client.id)?.joinedAt ?? client.joinedAt ?? null,
         lastSeenAt: client.lastSeenAt ?? null,
         ...(client.offlineAt === undefined ? {} : { offlineAt: client.offlineAt }),
         ...(client.reason === undefined ? {} : { reason: client.reason }),
-      }))
-      .sort(byId),
-  )
+      })),
+      ...plan.clients
+        .filter((client) => !seen.has(client.id))
+        .map((client) => ({
+          ...client,
+          state: client.state === "completed" ? client.state : "offline",
+          reason: client.reason ?? "not back after the server restarted",
+        })),
+    ].sort(byId)
+  })
 }
 
-function saveClients(d: Deps, jobId: string, completed: ReadonlySet<string> = new Set()) {
+function saveClients(d: Deps, plan: JobRecord.Plan, completed: ReadonlySet<string>) {
   const { store } = d
-  return Effect.flatMap(clientRecords(d, completed), (clients) =>
-    Effect.forEach(clients, (client) => store.upsertClient(jobId, client.id, client), { discard: true }),
-  ).pipe(Effect.mapError(storeFailed(jobId)))
+  return Effect.flatMap(clientRecords(d, plan, completed), (clients) =>
+    Effect.forEach(clients, (client) => store.upsertClient(plan.jobId, client.id, client), { discard: true }),
+  ).pipe(Effect.mapError(storeFailed(plan.jobId)))
 }
 
 // The farewell, then a graceful close: the close is flushed after the farewell, so the process
@@ -399,8 +439,8 @@ function finish(d: Deps, plan: JobRecord.Plan, job: JobLifecycle.Job, global: Fl
     const finalAccuracy = rounds.at(-1)?.testAccuracy ?? 0
     const completed = yield* farewell(d, rounds.length, finalAccuracy)
     yield* events.publish(new ServerEvent.TrainingCompleted({ finalAccuracy, rounds: rounds.length }))
-    yield* saveClients(d, plan.jobId, completed)
-    const clients = yield* clientRecords(d, completed)
+    yield* saveClients(d, plan, completed)
+    const clients = yield* clientRecords(d, plan, completed)
     return { rounds, clients, finalAccuracy, finalModelSha256: sha256(global) }
   })
 }

@@ -36,12 +36,13 @@ const roundRecord = (round: number, model: Float32Array) => ({
 const diedAfter = (rounds: number, state = "running") =>
   Effect.gen(function* () {
     const store = yield* JobStore.JobStore
-    const jobId = yield* store.createJob(JobRecord.storedSpecOf(settings), { state })
+    const jobId = yield* store.createJob(JobRecord.storedSpecOf(settings), { state: "running" })
     const initial = Model.make(settings.model).init(settings.seed)
     for (let round = 1; round <= rounds; round++) {
       const model = initial.map((w) => w + round)
       yield* store.commitRound(jobId, { round, record: roundRecord(round, model), model: Weights.encode(model) })
     }
+    if (state !== "running") yield* store.recordTransition(jobId, "running", state, "as the test left it")
     return { jobId, model: initial.map((w) => w + rounds) }
   })
 
@@ -123,6 +124,40 @@ describe("TrainingJob and the state file (TestClock, in-memory transport and sto
       }).pipe(withServer(settings)),
   )
 
+  it.effect(
+    "after a restart the clients known before still count: one not back is offline in every round and in the report, and is not waited for",
+    () =>
+      Effect.gen(function* () {
+        const dataset = yield* test
+        const { network, seen } = yield* serverUp
+        const job = yield* TrainingJob
+        const store = yield* JobStore.JobStore
+        const died = yield* diedAfter(2)
+        const client = (id: string, state: string, joinedAt: number) => ({ id, state, joinedAt, lastSeenAt: joinedAt })
+        yield* store.upsertClient(died.jobId, "c0", client("c0", "online", 1_000))
+        yield* store.upsertClient(died.jobId, "c1", client("c1", "online", 2_000))
+        yield* store.upsertClient(died.jobId, "c2", { ...client("c2", "offline", 3_000), offlineAt: 4_000 })
+        yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
+        yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
+        // Three clients are expected, but only the two that were online when the server died are
+        // waited for: no join timeout passes (no virtual time is needed at all).
+        const report = yield* job.run(dataset)
+        assert.isFalse(seen.some((e) => e._tag === "JoinTimedOut"))
+        for (const round of report.rounds.filter((r) => r.round > 2)) {
+          assert.deepStrictEqual(round.excluded, [{ id: "c2", reason: "offline" }])
+        }
+        assert.deepStrictEqual(
+          report.clients.map((c) => [c.id, c.state, c.joinedAt]),
+          [
+            ["c0", "completed", 1_000],
+            ["c1", "completed", 2_000],
+            ["c2", "offline", 3_000],
+          ],
+        )
+        assert.strictEqual(report.clients[2]?.reason, "not back after the server restarted")
+      }).pipe(withServer(settingsWith({ expectedClients: "3", minClients: "2", rounds: "4" }))),
+  )
+
   it.effect("a job that was paused when its server died resumes too (paused → running)", () =>
     Effect.gen(function* () {
       const dataset = yield* test
@@ -198,6 +233,11 @@ describe("TrainingJob and the state file (TestClock, in-memory transport and sto
       assert.strictEqual(plan.status, "submitted")
       assert.strictEqual((yield* store.job(died.jobId)).state, "aborted")
       assert.strictEqual((yield* store.history(died.jobId)).at(-1)?.reason, "replaced by a new job (--new-job)")
+      assert.deepStrictEqual(Option.getOrThrow(plan.replaced), {
+        jobId: died.jobId,
+        from: "running",
+        reason: "replaced by a new job (--new-job)",
+      })
     }).pipe(withServer(settings)),
   )
 
@@ -267,12 +307,19 @@ describe("TrainingJob and the state file (TestClock, in-memory transport and sto
       yield* TestClock.adjust("30 seconds")
       const exit = yield* Fiber.await(running)
       assert.isTrue(Exit.isFailure(exit))
-      assert.match(String(Exit.isFailure(exit) ? exit.cause : ""), /aborted in the state file/)
-      // Round 2 was under way: it completes and commits; round 3 never starts.
+      assert.match(
+        String(Exit.isFailure(exit) ? exit.cause : ""),
+        /aborted in the state file while running \(fed-server abort\): stopped after round 1; round 2 ran but was not committed/,
+      )
+      // Round 2 was under way: it ran to its end, but an aborted job takes no more rounds; round 3 never starts.
       const last = Math.max(...seen.flatMap((e) => (e._tag === "RoundStarted" ? [e.round] : [])))
       assert.strictEqual(last, 2)
+      assert.isFalse(seen.some((e) => e._tag === "RoundCompleted" && e.round === 2))
       assert.strictEqual((yield* store.job(plan.jobId)).state, "aborted")
-      assert.strictEqual((yield* store.rounds(plan.jobId)).length, last)
+      assert.deepStrictEqual(
+        (yield* store.rounds(plan.jobId)).map((r) => r.round),
+        [1],
+      )
     }).pipe(withServer(settings)),
   )
 })

@@ -1,61 +1,128 @@
-import { spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Exit } from "effect"
 import * as StateLock from "../src/StateLock.ts"
 
 const stateFile = () => join(mkdtempSync(join(tmpdir(), "fed-lock-")), "state.db")
 
-describe("StateLock: one server per state file", () => {
-  it.effect("takes the lock with this pid for the Scope and removes it when the Scope closes", () =>
-    Effect.gen(function* () {
-      const path = stateFile()
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          yield* StateLock.acquire(path)
-          assert.strictEqual(readFileSync(`${path}.lock`, "utf8").trim(), String(process.pid))
-        }),
-      )
-      assert.isFalse(existsSync(`${path}.lock`))
-    }),
+// The module under test, run in child processes (Node 24 strips the types).
+const moduleUrl = new URL("../src/StateLock.ts", import.meta.url).href
+const cwd = fileURLToPath(new URL("..", import.meta.url))
+
+// A child process that takes the lock of `path` with StateLock (at `Date.now() >= at`), then
+// prints "held" (after holding it `holdMs`) or "refused <message>", and exits; `holdMs` < 0 holds
+// it until killed, printing "locked".
+const child = (path: string, options: { readonly at?: number; readonly holdMs: number }) =>
+  spawn(
+    process.execPath,
+    [
+      "--input-type=module",
+      "-e",
+      `import { Effect, Exit } from "effect"
+       const StateLock = await import(${JSON.stringify(moduleUrl)})
+       while (Date.now() < ${options.at ?? 0}) {}
+       const hold = ${options.holdMs} < 0
+         ? Effect.sync(() => { console.log("locked"); setInterval(() => {}, 1_000) }).pipe(Effect.andThen(Effect.never))
+         : Effect.sync(() => { const t = Date.now(); while (Date.now() < t + ${options.holdMs}) {} console.log("held") })
+       const exit = await Effect.runPromiseExit(Effect.scoped(Effect.andThen(StateLock.acquire(${JSON.stringify(path)}), hold)))
+       if (Exit.isFailure(exit)) console.log("refused " + String(exit.cause))`,
+    ],
+    { cwd, stdio: ["ignore", "pipe", "inherit"] },
   )
 
-  it.effect("refuses a state file whose lock a running process holds, and leaves that lock alone", () =>
+const outputOf = (process: ChildProcess) =>
+  Effect.callback<string>((resume) => {
+    let out = ""
+    process.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    process.on("exit", () => resume(Effect.succeed(out.trim())))
+  })
+
+// A server-like holder: takes the lock and holds it until killed.
+const holder = (path: string) =>
+  Effect.acquireRelease(
+    Effect.gen(function* () {
+      const process = child(path, { holdMs: -1 })
+      const locked = yield* Deferred.make<void>()
+      process.stdout?.on("data", (chunk: Buffer) => {
+        if (chunk.toString().includes("locked")) Deferred.doneUnsafe(locked, Exit.void)
+      })
+      yield* Deferred.await(locked).pipe(Effect.timeout("20 seconds"))
+      return process
+    }),
+    (process) => Effect.sync(() => process.kill("SIGKILL")),
+  )
+
+describe("StateLock: one server per state file", () => {
+  it.effect(
+    "holds the lock for the Scope: a second holder is refused meanwhile, and takes it once the Scope closes",
+    () =>
+      Effect.gen(function* () {
+        const path = stateFile()
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* StateLock.acquire(path)
+            const error = yield* Effect.flip(Effect.scoped(StateLock.acquire(path)))
+            assert.strictEqual(error._tag, "StateInUse")
+            assert.match(error.message, new RegExp(`in use by another fed-server \\(pid ${process.pid}\\)`))
+          }),
+        )
+        yield* Effect.scoped(StateLock.acquire(path))
+      }),
+  )
+
+  it.live("refuses a state file another running process holds, naming its pid", () =>
     Effect.gen(function* () {
       const path = stateFile()
-      const other = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" })
-      yield* Effect.addFinalizer(() => Effect.sync(() => other.kill("SIGKILL")))
-      writeFileSync(`${path}.lock`, `${other.pid}\n`)
+      const other = yield* holder(path)
       const error = yield* Effect.flip(Effect.scoped(StateLock.acquire(path)))
       assert.strictEqual(error._tag, "StateInUse")
-      assert.match(error.message, new RegExp(`in use by another fed-server \\(pid ${other.pid}\\)`))
-      assert.strictEqual(readFileSync(`${path}.lock`, "utf8").trim(), String(other.pid))
+      assert.match(error.message, new RegExp(`\\(pid ${other.pid}\\)`))
     }).pipe(Effect.scoped),
   )
 
-  it.effect("takes over the lock of a server that was killed (its pid no longer runs)", () =>
+  it.live("the lock of a server killed with SIGKILL is free at once: the kernel released it", () =>
     Effect.gen(function* () {
       const path = stateFile()
-      const dead = spawnSync(process.execPath, ["-e", "console.log(process.pid)"], { encoding: "utf8" })
-      writeFileSync(`${path}.lock`, dead.stdout)
       yield* Effect.scoped(
         Effect.gen(function* () {
-          yield* StateLock.acquire(path)
-          assert.strictEqual(readFileSync(`${path}.lock`, "utf8").trim(), String(process.pid))
+          const other = yield* holder(path)
+          const exited = yield* Deferred.make<void>()
+          other.on("exit", () => Deferred.doneUnsafe(exited, Exit.void))
+          other.kill("SIGKILL")
+          yield* Deferred.await(exited).pipe(Effect.timeout("20 seconds"))
         }),
       )
+      yield* Effect.scoped(StateLock.acquire(path))
     }),
   )
 
   it.effect("takes no lock for :memory:, and names the lock file when its directory is missing", () =>
     Effect.gen(function* () {
       yield* Effect.scoped(StateLock.acquire(":memory:"))
-      assert.isFalse(existsSync(":memory:.lock"))
       const error = yield* Effect.flip(Effect.scoped(StateLock.acquire("/nonexistent-dir/state.db")))
       assert.strictEqual(error._tag, "StateLockFailed")
-      assert.match(error.message, /cannot write \/nonexistent-dir\/state\.db\.lock/)
+      assert.match(error.message, /cannot lock \/nonexistent-dir\/state\.db\.lock/)
+    }),
+  )
+
+  it.live("two processes racing for a free lock never both hold it", () =>
+    Effect.gen(function* () {
+      for (let i = 0; i < 3; i++) {
+        const path = stateFile()
+        const at = Date.now() + 800
+        const results = yield* Effect.all(
+          [0, 1].map(() => outputOf(child(path, { at, holdMs: 2_500 }))),
+          { concurrency: "unbounded" },
+        )
+        assert.strictEqual(results.filter((r) => r === "held").length, 1, results.join(" | "))
+        assert.isTrue(results.some((r) => r.startsWith("refused") && r.includes("in use by another fed-server")))
+      }
     }),
   )
 })

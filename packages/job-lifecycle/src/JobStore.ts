@@ -21,6 +21,7 @@ import { Clock, Context, Duration, Effect, Layer, Option, Random, Result, Schema
 import * as Sqlite from "./internal/sqlite.ts"
 import { latestVersion } from "./internal/sqliteSchema.ts"
 import { type CheckpointRow, type JobRow, prepareStatements } from "./internal/sqliteStatements.ts"
+import { isTerminal, type JobStatus } from "./JobStatus.ts"
 
 // ---------------------------------------------------------------------------
 // errors
@@ -105,6 +106,24 @@ export class JobAlreadyExists extends Schema.TaggedError<JobAlreadyExists>()("Jo
 }) {
   override get message(): string {
     return `job ${this.jobId} already exists`
+  }
+}
+
+/**
+ * `commitRound` for a job that has already finished (`completed`, `failed`
+ * or `aborted`, e.g. aborted by an operator while its round ran): the
+ * round is not committed, and the store is unchanged. Checked in the
+ * commit's transaction, so an abort and a commit never both win.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobFinished extends Schema.TaggedError<JobFinished>()("JobFinished", {
+  jobId: Schema.String,
+  state: Schema.String,
+}) {
+  override get message(): string {
+    return `job ${this.jobId} is ${this.state}: no round can be committed to it`
   }
 }
 
@@ -284,7 +303,8 @@ export interface CreateOptions {
  *   `TransitionConflict` if the job is not in `from`.
  * - `history(jobId)`: the state history, oldest first.
  * - `commitRound(jobId, { round, record, model })`: the round record and the
- *   model checkpoint in one transaction, exactly once; checkpoints older
+ *   model checkpoint in one transaction, exactly once (`JobFinished` for a
+ *   job that is `completed`, `failed` or `aborted`); checkpoints older
  *   than the last `keepCheckpoints` rounds are pruned in the same
  *   transaction (round records are kept).
  * - `latest(jobId)`: the last committed round with its model, to resume
@@ -315,7 +335,7 @@ export class JobStore extends Context.Service<
     readonly commitRound: (
       jobId: string,
       commit: RoundCommit,
-    ) => Effect.Effect<void, JobNotFound | RoundAlreadyCommitted | StoreFailure>
+    ) => Effect.Effect<void, JobNotFound | JobFinished | RoundAlreadyCommitted | StoreFailure>
     readonly latest: (
       jobId: string,
     ) => Effect.Effect<Option.Option<Checkpoint>, JobNotFound | CheckpointCorrupt | StoreFailure>
@@ -549,8 +569,10 @@ export const makeSqlite: (
         try: () => toJson(commit.record),
         catch: (cause) => new StoreFailure({ path, operation: "commitRound", cause }),
       })
-      return yield* run("commitRound", (): Result.Result<void, JobNotFound | RoundAlreadyCommitted> => {
-        if (!exists(jobId)) return Result.fail(new JobNotFound({ jobId }))
+      return yield* run("commitRound", (): Result.Result<void, JobNotFound | JobFinished | RoundAlreadyCommitted> => {
+        const job = statements.jobState.get(jobId) as { state: string } | undefined
+        if (job === undefined) return Result.fail(new JobNotFound({ jobId }))
+        if (isTerminal(job.state as JobStatus)) return Result.fail(new JobFinished({ jobId, state: job.state }))
         const latest = (statements.latestRound.get(jobId) as { round: number | null }).round
         if (latest !== null && commit.round <= latest) {
           return Result.fail(new RoundAlreadyCommitted({ jobId, round: commit.round, latestRound: latest }))

@@ -147,6 +147,21 @@ describe("JobStore rounds", () => {
     }),
   )
 
+  it.effect("refuses a round for a job that has finished (an operator aborted it mid-round) and changes nothing", () =>
+    Effect.gen(function* () {
+      const store = yield* memory
+      const jobId = yield* store.createJob(spec, { jobId: "job-1", state: "running" })
+      yield* store.commitRound(jobId, { round: 1, record: { n: 1 }, model: model(8, 1) })
+      yield* store.recordTransition(jobId, "running", "aborted", "operator")
+      const error = failureOf(
+        yield* Effect.exit(store.commitRound(jobId, { round: 2, record: { n: 2 }, model: model(8, 2) })),
+      ) as JobStore.JobFinished
+      assert.deepStrictEqual([error._tag, error.state], ["JobFinished", "aborted"])
+      assert.strictEqual(Option.getOrThrow(yield* store.latest(jobId)).round, 1)
+      assert.strictEqual((yield* store.job(jobId)).roundsDone, 1)
+    }),
+  )
+
   it.effect("keeps the models of the last 2 rounds by default and every round record", () =>
     Effect.gen(function* () {
       const store = yield* memory

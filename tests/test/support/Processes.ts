@@ -2,9 +2,11 @@
  * Test support: fed-server and fed-client as real OS processes, each owned by
  * the test's Scope (killed when it closes), with their stdout decoded into
  * the apps' typed events (`ServerEvent`, `ClientEvent`): tests read events,
- * never log strings.
+ * never log strings. `readStateFile` reads what a (killed) server left in its
+ * state file, with `node:sqlite` rather than the server's own code.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { DatabaseSync } from "node:sqlite"
 import { fileURLToPath } from "node:url"
 import * as ClientEvent from "@fedguard/fed-client/ClientEvent"
 import * as ServerEvent from "@fedguard/fed-server/ServerEvent"
@@ -26,6 +28,11 @@ export interface Running<E> {
   readonly lines: () => ReadonlyArray<string>
   readonly stderr: () => string
   readonly exitCode: Effect.Effect<number | null>
+  /**
+   * Done when the process's stdout and stderr have closed: every line it wrote has been read
+   * (`exitCode` can come first, with output still in the pipe).
+   */
+  readonly closed: Effect.Effect<void>
 }
 
 /** Spawns `node file args…` (extra `env` on top of ours); SIGKILLed when the scope closes. */
@@ -40,6 +47,7 @@ const start = <E>(
     const seen: Array<Timed<E>> = []
     const raw: Array<string> = []
     const exited = yield* Deferred.make<number | null>()
+    const closed = yield* Deferred.make<void>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         spawn(process.execPath, [file, ...args], {
@@ -74,6 +82,7 @@ const start = <E>(
       Queue.endUnsafe(events)
       Deferred.doneUnsafe(exited, Effect.succeed(code))
     })
+    child.on("close", () => Deferred.doneUnsafe(closed, Effect.void))
     // One item per pull: a reader that stops early (runHead) leaves the rest for the next reader.
     return {
       process: child,
@@ -82,6 +91,7 @@ const start = <E>(
       lines: () => raw,
       stderr: () => stderr,
       exitCode: Deferred.await(exited),
+      closed: Deferred.await(closed),
     }
   })
 
@@ -91,6 +101,15 @@ export const runToEnd = (file: string, args: ReadonlyArray<string>, env: Readonl
     const running = yield* start(file, args, () => Option.none(), env)
     const code = yield* running.exitCode
     return { code, stderr: running.stderr() }
+  }).pipe(Effect.scoped, Effect.timeout("30 seconds"))
+
+/** Runs a bin to its end with `args`: exit code, every stdout line (read to the end) and stderr. */
+export const runForOutput = (file: string, args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
+  Effect.gen(function* () {
+    const running = yield* start(file, args, () => Option.none(), env)
+    const code = yield* running.exitCode
+    yield* running.closed
+    return { code, stdout: running.lines().join("\n"), stderr: running.stderr() }
   }).pipe(Effect.scoped, Effect.timeout("30 seconds"))
 
 /** The first event satisfying `predicate`; dies (with stderr) when the process ends first. */
@@ -117,14 +136,27 @@ export const is =
   (event: ServerEvent.ServerEvent): event is Extract<ServerEvent.ServerEvent, { _tag: Tag }> =>
     event._tag === tag && extra(event as Extract<ServerEvent.ServerEvent, { _tag: Tag }>)
 
-/** fed-server on an ephemeral port with `secret` and the given flags. */
-export const startServer = (secret: string, flags: ReadonlyArray<string>) =>
+/** Every `tag` event a server printed so far, narrowed to its type. */
+export const seenOf = <Tag extends ServerEvent.ServerEvent["_tag"]>(
+  server: Running<ServerEvent.ServerEvent>,
+  tag: Tag,
+): ReadonlyArray<Timed<Extract<ServerEvent.ServerEvent, { _tag: Tag }>>> =>
+  server.seen().filter((event): event is Timed<Extract<ServerEvent.ServerEvent, { _tag: Tag }>> => event._tag === tag)
+
+/**
+ * fed-server on `port` with `secret` and the given flags: a restarted server takes the port of the
+ * one it replaces, so that its clients, reconnecting to the address they know, find it.
+ */
+export const startServerOn = (port: number, secret: string, flags: ReadonlyArray<string>) =>
   // No state file unless a test names one: a server started in the test's directory would otherwise
   // resume (or refuse) another test's job from ./fedguard-state.db.
-  start(serverBin, ["--port", "0", ...flags], ServerEvent.fromLine, {
+  start(serverBin, ["--port", String(port), ...flags], ServerEvent.fromLine, {
     FED_SERVER_SECRET: secret,
     FED_SERVER_STATE: ":memory:",
   })
+
+/** fed-server on an ephemeral port with `secret` and the given flags. */
+export const startServer = (secret: string, flags: ReadonlyArray<string>) => startServerOn(0, secret, flags)
 
 /** The port of a started server, from its `Listening` event. */
 export const portOf = (server: Running<ServerEvent.ServerEvent>) =>
@@ -157,3 +189,52 @@ export const startClient = (
     ClientEvent.fromLine,
     { FED_CLIENT_SECRET: options.secret },
   )
+
+/** What a state file holds, read as the next server would find it (see {@link readStateFile}). */
+export interface StateFileContents {
+  /** `PRAGMA integrity_check`: `"ok"` for a sound file. */
+  readonly integrity: string
+  readonly jobs: ReadonlyArray<{
+    readonly id: string
+    readonly name: string
+    readonly state: string
+    readonly spec: string
+    readonly updated_at: number
+  }>
+  readonly transitions: ReadonlyArray<{
+    readonly job_id: string
+    readonly seq: number
+    readonly from_state: string | null
+    readonly to_state: string
+    readonly reason: string
+  }>
+  readonly rounds: ReadonlyArray<{ readonly job_id: string; readonly round: number; readonly record: string }>
+  readonly checkpoints: ReadonlyArray<{ readonly job_id: string; readonly round: number; readonly sha256: string }>
+  readonly clients: ReadonlyArray<{ readonly job_id: string; readonly client_id: string; readonly record: string }>
+}
+
+/**
+ * Reads a fed-server state file on a read-only `node:sqlite` connection (the test's own view of
+ * the file, independent of the server's code): its integrity check and every row, as a restarted
+ * server would find them. Read it while no server has the file open.
+ */
+export const readStateFile = (path: string): StateFileContents => {
+  const db = new DatabaseSync(path, { readOnly: true })
+  try {
+    const all = <A>(sql: string) => db.prepare(sql).all() as unknown as ReadonlyArray<A>
+    return {
+      integrity: all<{ integrity_check: string }>("PRAGMA integrity_check")
+        .map((row) => row.integrity_check)
+        .join("; "),
+      jobs: all("SELECT id, name, state, spec, created_at, updated_at FROM jobs ORDER BY created_at, id"),
+      transitions: all(
+        "SELECT job_id, seq, from_state, to_state, reason, at FROM job_transitions ORDER BY job_id, seq",
+      ),
+      rounds: all("SELECT job_id, round, record, committed_at FROM rounds ORDER BY job_id, round"),
+      checkpoints: all("SELECT job_id, round, sha256, hex(model) AS model FROM checkpoints ORDER BY job_id, round"),
+      clients: all("SELECT job_id, client_id, record, updated_at FROM clients ORDER BY job_id, client_id"),
+    }
+  } finally {
+    db.close()
+  }
+}
