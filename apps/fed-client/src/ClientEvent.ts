@@ -6,7 +6,7 @@
  *
  * @since 0.2.0
  */
-import { EventLog } from "@fedguard/app-kit"
+import { EventLog, Memory } from "@fedguard/app-kit"
 import { Schema } from "effect"
 
 /**
@@ -128,6 +128,19 @@ export class TrainingCompleted extends Schema.TaggedClass<TrainingCompleted>()("
 }) {}
 
 /**
+ * The client ran a memory cleanup (`--memory-cleanup-rounds`,
+ * `--memory-threshold`): its trigger, the round after which it ran, each
+ * step, and the memory figures (bytes) before and after.
+ *
+ * @since 0.3.0
+ * @category events
+ */
+export class MemoryCleaned extends Schema.TaggedClass<MemoryCleaned>()("MemoryCleaned", {
+  id: Schema.String,
+  ...Memory.CleanupRecord.fields,
+}) {}
+
+/**
  * Every client event.
  *
  * @since 0.2.0
@@ -143,6 +156,7 @@ export const ClientEvent = Schema.Union([
   ServerMisbehaved,
   GaveUp,
   TrainingCompleted,
+  MemoryCleaned,
 ])
 
 /**
@@ -168,6 +182,7 @@ export const lines = EventLog.codec(ClientEvent, {
   ServerMisbehaved: { name: "server-misbehaved", level: "Error" },
   GaveUp: { name: "gave-up", level: "Error" },
   TrainingCompleted: { name: "training-completed", level: "Info" },
+  MemoryCleaned: { name: "memory-cleaned", level: "Info" },
 })
 
 /**

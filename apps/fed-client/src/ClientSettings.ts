@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 
-import { Settings } from "@fedguard/app-kit"
+import { Memory, Settings } from "@fedguard/app-kit"
 import { Partition } from "@fedguard/federation"
 import { HeartbeatConfig } from "@fedguard/heartbeat"
 import { RetryPolicy } from "@fedguard/retry"
@@ -63,6 +63,8 @@ const Fields = Schema.Struct({
   heartbeatInterval: Schema.optionalKey(Settings.PositiveMillis),
   heartbeatTimeout: Schema.optionalKey(Settings.PositiveMillis),
   faultStallUpload: Schema.optionalKey(int(1, 1_000_000)),
+  memoryCleanupRounds: int(0, 1_000_000, "0"),
+  memoryThreshold: Schema.optionalKey(Memory.Threshold),
 })
 
 type Fields = typeof Fields.Type
@@ -128,6 +130,7 @@ export const descriptions: Record<keyof ClientSettings, string> = {
   heartbeatTimeout: "Override how long without acks before the server is lost; longer than the interval",
   faultStallUpload:
     "Fault injection (tests, the demo): in this round the upload stops sending mid-stream while heartbeats go on",
+  ...Memory.descriptions,
 }
 
 /**

@@ -6,9 +6,12 @@
  *
  * @since 0.2.0
  */
+import { Memory } from "@fedguard/app-kit"
+import { MemoryCleanup } from "@fedguard/memory-cleanup"
 import { type Connection, Transport, TransportError } from "@fedguard/transport"
-import { Effect, type FileSystem, Layer, type Path, type Scope } from "effect"
+import { Effect, type FileSystem, Layer, type Path, type Scope, Stream } from "effect"
 import type { LocalDataUnavailable, ReconnectGaveUp } from "./ClientError.ts"
+import * as ClientEvent from "./ClientEvent.ts"
 import * as ClientEvents from "./ClientEvents.ts"
 import type { ClientSettings } from "./ClientSettings.ts"
 import * as LocalData from "./LocalData.ts"
@@ -52,10 +55,42 @@ export const connect = (
 export const layer = (
   settings: ClientSettings,
 ): Layer.Layer<
-  ClientEvents.ClientEvents | LocalData.LocalData,
+  ClientEvents.ClientEvents | LocalData.LocalData | MemoryCleanup.MemoryCleanup,
   LocalDataUnavailable,
   FileSystem.FileSystem | Path.Path
-> => Layer.merge(ClientEvents.layer, LocalData.layer(settings))
+> =>
+  Layer.mergeAll(
+    ClientEvents.layer,
+    LocalData.layer(settings),
+    MemoryCleanup.layer(Memory.cleanupOptions(settings.memoryCleanupRounds, settings.memoryThreshold)),
+  )
+
+/**
+ * The client's memory cleanup, for as long as the caller's Scope: after each
+ * round this client trained and uploaded (`RoundTrained`) the cleanup is told
+ * the round (it runs after every `--memory-cleanup-rounds`-th), and every run,
+ * by round or by `--memory-threshold`, is published as `MemoryCleaned`.
+ *
+ * @since 0.3.0
+ * @category running
+ */
+export const cleanUpMemory = (
+  id: string,
+): Effect.Effect<void, never, ClientEvents.ClientEvents | MemoryCleanup.MemoryCleanup | Scope.Scope> =>
+  Effect.gen(function* () {
+    const events = yield* ClientEvents.ClientEvents
+    const cleanup = yield* MemoryCleanup.MemoryCleanup
+    const trained = yield* events.subscribe
+    const runs = yield* cleanup.subscribe
+    yield* Effect.forkScoped(
+      Stream.runForEach(trained, (event) =>
+        event._tag === "RoundTrained" ? Effect.asVoid(cleanup.roundCompleted(event.round)) : Effect.void,
+      ),
+    )
+    yield* Effect.forkScoped(
+      Stream.runForEach(runs, (run) => events.publish(new ClientEvent.MemoryCleaned({ id, ...Memory.recordOf(run) }))),
+    )
+  })
 
 /**
  * Joins the server and trains until it completes training, reconnecting
@@ -100,4 +135,4 @@ export const participate = (
 export const run = (
   settings: ClientSettings,
 ): Effect.Effect<SessionEnd.Completed, FedClientError, Transport.Transport | FileSystem.FileSystem | Path.Path> =>
-  participate(settings).pipe(Effect.provide(layer(settings)))
+  Effect.scoped(Effect.andThen(cleanUpMemory(settings.id), participate(settings))).pipe(Effect.provide(layer(settings)))

@@ -19,9 +19,10 @@
  * @since 0.2.0
  */
 
-import { type Report, Settings } from "@fedguard/app-kit"
+import { Memory, type Report, Settings } from "@fedguard/app-kit"
 import { Dataset, Mnist, Model } from "@fedguard/federation"
 import { JobStore } from "@fedguard/job-lifecycle"
+import { MemoryCleanup } from "@fedguard/memory-cleanup"
 import { NeighborRegistry } from "@fedguard/retry"
 import { Transport, TransportError } from "@fedguard/transport"
 import { Effect, type FileSystem, Layer, type Path, Schema } from "effect"
@@ -97,7 +98,9 @@ export const layer = (settings: ServerSettings.ServerSettings, options: Training
         closeStalled: settings.closeStalled === "true",
       },
     }),
-    TrainingJob.layer(settings, options),
+    TrainingJob.layer(settings, options).pipe(
+      Layer.provide(MemoryCleanup.layer(Memory.cleanupOptions(settings.memoryCleanupRounds, settings.memoryThreshold))),
+    ),
   ).pipe(Layer.provideMerge(rounds))
 }
 

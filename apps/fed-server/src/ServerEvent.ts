@@ -8,7 +8,7 @@
  *
  * @since 0.2.0
  */
-import { EventLog, Report } from "@fedguard/app-kit"
+import { EventLog, Memory, Report } from "@fedguard/app-kit"
 import { Schema } from "effect"
 
 /**
@@ -177,6 +177,16 @@ export class ClientNotStarted extends Schema.TaggedClass<ClientNotStarted>()("Cl
 }) {}
 
 /**
+ * The server ran a memory cleanup (`--memory-cleanup-rounds`,
+ * `--memory-threshold`): its trigger, the round after which it ran, each
+ * step, and the memory figures (bytes) before and after.
+ *
+ * @since 0.3.0
+ * @category events
+ */
+export class MemoryCleaned extends Schema.TaggedClass<MemoryCleaned>()("MemoryCleaned", Memory.CleanupRecord.fields) {}
+
+/**
  * A round started with these participants (sorted ids).
  *
  * @since 0.2.0
@@ -323,6 +333,7 @@ export const ServerEvent = Schema.Union([
   JobResumed,
   JobStateChanged,
   ClientNotStarted,
+  MemoryCleaned,
   RoundStarted,
   RoundPaused,
   UpdateRejected,
@@ -364,6 +375,7 @@ export const lines = EventLog.codec(ServerEvent, {
   JobResumed: { name: "job-resumed", level: "Info" },
   JobStateChanged: { name: "job-state", level: "Info" },
   ClientNotStarted: { name: "client-not-started", level: "Warning" },
+  MemoryCleaned: { name: "memory-cleaned", level: "Info" },
   RoundStarted: { name: "round-started", level: "Info" },
   RoundPaused: { name: "round-paused", level: "Warning" },
   UpdateRejected: { name: "update-rejected", level: "Warning" },

@@ -27,7 +27,7 @@
  * @since 0.1.0
  */
 
-import { Settings } from "@fedguard/app-kit"
+import { Memory, Settings } from "@fedguard/app-kit"
 import { Model, Partition } from "@fedguard/federation"
 import { HeartbeatConfig, LivenessTracker } from "@fedguard/heartbeat"
 import { RetryPolicy } from "@fedguard/retry"
@@ -110,6 +110,8 @@ const Fields = Schema.Struct({
   closeStalled: Schema.Literals(["true", "false"]).pipe(
     Schema.withDecodingDefaultKey(Effect.succeed("false" as const)),
   ),
+  memoryCleanupRounds: int(0, 1_000_000, "0"),
+  memoryThreshold: Schema.optionalKey(Memory.Threshold),
 })
 
 type Fields = typeof Fields.Type
@@ -255,6 +257,7 @@ export const descriptions: Record<keyof ServerSettings | "explainTimeouts" | "ne
   stallTimeout: "A send blocked this long counts as a stalled check (default: 1.5 x send timeout, 45s)",
   consecutiveChecks: "Stalled checks in a row before a connection is reported stalled (default 3)",
   closeStalled: "true: close a connection the stall monitor reports stalled; false: warn only (default false)",
+  ...Memory.descriptions,
   explainTimeouts: "Print every timeout, where it comes from and the rule that bounds it, then exit",
 }
 

@@ -26,11 +26,12 @@
  */
 
 import { createHash } from "node:crypto"
-import { Protocol, type Report, Settings } from "@fedguard/app-kit"
+import { Memory, Protocol, type Report, Settings } from "@fedguard/app-kit"
 import { type Dataset, Model, Weights } from "@fedguard/federation"
 import type { LivenessTracker } from "@fedguard/heartbeat"
 import { type JobError, type JobEvent, JobLifecycle, JobStatus, JobStore } from "@fedguard/job-lifecycle"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { MemoryCleanup, type MemoryCleanupEvent } from "@fedguard/memory-cleanup"
+import { Context, Effect, Layer, Option, Ref, Schema, Stream } from "effect"
 import { ClientDirectory } from "./ClientDirectory.ts"
 import { ClientLiveness } from "./ClientLiveness.ts"
 import { byId } from "./internal/byId.ts"
@@ -114,6 +115,9 @@ interface Deps {
   readonly coordinator: RoundCoordinator["Service"]
   readonly events: ServerEvents["Service"]
   readonly store: JobStore.JobStore["Service"]
+  readonly cleanup: MemoryCleanup.MemoryCleanup["Service"]
+  /** Every cleanup run so far, for the report. */
+  readonly cleanups: Ref.Ref<ReadonlyArray<typeof Memory.CleanupRecord.Type>>
   readonly model: Model.Model
   readonly joinTimeout: number
 }
@@ -283,9 +287,20 @@ function rounds(
       global = record.global
       yield* saveClients(d, plan, new Set())
       yield* events.publish(new ServerEvent.RoundCompleted(record.record))
+      const cleaned = yield* d.cleanup.roundCompleted(round)
+      if (Option.isSome(cleaned)) yield* cleanedUp(d, cleaned.value)
     }
     return global
   })
+}
+
+// A memory cleanup ran: said, and kept for the report.
+function cleanedUp(d: Deps, event: MemoryCleanupEvent.CleanupCompleted) {
+  const record = Memory.recordOf(event)
+  return Effect.andThen(
+    Ref.update(d.cleanups, (all) => [...all, record]),
+    d.events.publish(new ServerEvent.MemoryCleaned(record)),
+  )
 }
 
 // The job ended in the state file while it ran (`fed-server abort`): say farewell with what was
@@ -441,7 +456,8 @@ function finish(d: Deps, plan: JobRecord.Plan, job: JobLifecycle.Job, global: Fl
     yield* events.publish(new ServerEvent.TrainingCompleted({ finalAccuracy, rounds: rounds.length }))
     yield* saveClients(d, plan, completed)
     const clients = yield* clientRecords(d, plan, completed)
-    return { rounds, clients, finalAccuracy, finalModelSha256: sha256(global) }
+    const cleanups = yield* Ref.get(d.cleanups)
+    return { rounds, clients, finalAccuracy, finalModelSha256: sha256(global), cleanups }
   })
 }
 /**
@@ -458,6 +474,8 @@ export const make = Effect.fnUntraced(function* (settings: ServerSettings.Server
     coordinator: yield* RoundCoordinator,
     events: yield* ServerEvents,
     store: yield* JobStore.JobStore,
+    cleanup: yield* MemoryCleanup.MemoryCleanup,
+    cleanups: yield* Ref.make<ReadonlyArray<typeof Memory.CleanupRecord.Type>>([]),
     model: Model.make(settings.model),
     joinTimeout: ServerSettings.timeouts(settings).joinTimeout,
   }
@@ -478,6 +496,11 @@ export const make = Effect.fnUntraced(function* (settings: ServerSettings.Server
     prepare,
     run: Effect.fn("TrainingJob.run")(function* (test: Dataset.Dataset) {
       const plan = yield* prepare
+      // Threshold runs happen on their own schedule; round runs are reported where they happen.
+      const runs = yield* d.cleanup.subscribe
+      yield* Effect.forkScoped(
+        Stream.runForEach(runs, (event) => (event.trigger === "rounds" ? Effect.void : cleanedUp(d, event))),
+      )
       const job = plan.status === "submitted" ? yield* launch(d, plan) : yield* resume(d, plan)
       const start = Option.match(plan.resumed, {
         onNone: () => ({ round: 0, model: d.model.init(settings.seed) }),
@@ -501,5 +524,5 @@ export const layer = (
 ): Layer.Layer<
   TrainingJob,
   never,
-  ClientLiveness | ClientDirectory | RoundCoordinator | ServerEvents | JobStore.JobStore
+  ClientLiveness | ClientDirectory | RoundCoordinator | ServerEvents | JobStore.JobStore | MemoryCleanup.MemoryCleanup
 > => Layer.effect(TrainingJob, make(settings, options))

@@ -323,3 +323,58 @@ describe("TrainingJob and the state file (TestClock, in-memory transport and sto
     }).pipe(withServer(settings)),
   )
 })
+
+describe("memory cleanup (--memory-cleanup-rounds)", () => {
+  it.effect(
+    "runs after every N-th committed round, never between, and the report lists each run with its figures",
+    () =>
+      Effect.gen(function* () {
+        const dataset = yield* test
+        const { network, seen } = yield* serverUp
+        const job = yield* TrainingJob
+        yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
+        yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
+        const report = yield* job.run(dataset)
+        const cleaned = seen.flatMap((e) => (e._tag === "MemoryCleaned" ? [e] : []))
+        assert.deepStrictEqual(
+          cleaned.map((e) => [e.trigger, e.round]),
+          [
+            ["rounds", 2],
+            ["rounds", 4],
+          ],
+        )
+        // Each run follows its round's completion, and the report holds the same runs.
+        const order = seen.flatMap((e) =>
+          e._tag === "RoundCompleted" ? [`r${e.round}`] : e._tag === "MemoryCleaned" ? [`c${e.round}`] : [],
+        )
+        assert.deepStrictEqual(order, ["r1", "r2", "c2", "r3", "r4", "c4"])
+        assert.deepStrictEqual(
+          report.cleanups?.map((c) => c.round),
+          [2, 4],
+        )
+        for (const run of report.cleanups ?? []) {
+          assert.deepStrictEqual(
+            run.steps.map((step) => step.name),
+            ["gc"],
+          )
+          assert.isAbove(run.before.rss, 0)
+          assert.isAbove(run.after.heapUsed, 0)
+        }
+      }).pipe(
+        withServer(settingsWith({ expectedClients: "2", minClients: "2", rounds: "4", memoryCleanupRounds: "2" })),
+      ),
+  )
+
+  it.effect("is off by default: no run, an empty list in the report", () =>
+    Effect.gen(function* () {
+      const dataset = yield* test
+      const { network, seen } = yield* serverUp
+      const job = yield* TrainingJob
+      yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
+      yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
+      const report = yield* job.run(dataset)
+      assert.isFalse(seen.some((e) => e._tag === "MemoryCleaned"))
+      assert.deepStrictEqual(report.cleanups, [])
+    }).pipe(withServer(settings)),
+  )
+})

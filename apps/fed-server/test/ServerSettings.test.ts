@@ -3,7 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Settings } from "@fedguard/app-kit"
+import { Memory, Settings } from "@fedguard/app-kit"
 import { Duration, Effect, Redacted, type Schema } from "effect"
 import * as ServerSettings from "../src/ServerSettings.ts"
 
@@ -186,4 +186,25 @@ describe("server settings", () => {
   it("reads --client-ids as trimmed ids without empty entries, the same list the server registers", () => {
     assert.deepStrictEqual(ServerSettings.clientIdList(" a, ,b ,"), ["a", "b"])
   })
+
+  it.effect(
+    "--memory-threshold takes a byte size (RSS) or a percentage (heap limit), and refuses anything else by name",
+    () =>
+      Effect.gen(function* () {
+        const rss = yield* server({ memoryThreshold: "1.5GiB", memoryCleanupRounds: "5" })
+        assert.deepStrictEqual(Memory.cleanupOptions(rss.memoryCleanupRounds, rss.memoryThreshold), {
+          everyRounds: 5,
+          thresholdRss: 1.5 * 1024 ** 3,
+        })
+        const heap = yield* server({ memoryThreshold: "80%" })
+        assert.deepStrictEqual(Memory.cleanupOptions(heap.memoryCleanupRounds, heap.memoryThreshold), {
+          everyRounds: 0,
+          heapFraction: 0.8,
+        })
+        for (const bad of ["lots", "0%", "150%", "12", "-1GiB"]) {
+          assert.match(yield* failure(server({ memoryThreshold: bad })), /--memory-threshold/, bad)
+        }
+        assert.match(yield* failure(server({ memoryCleanupRounds: "-1" })), /--memory-cleanup-rounds/)
+      }),
+  )
 })

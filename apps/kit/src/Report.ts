@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import { CleanupRecord } from "./Memory.ts"
 
 /**
  * Why a client did not take part in a round.
@@ -70,6 +71,8 @@ export const Report = Schema.Struct({
   finalAccuracy: Schema.Number,
   /** SHA-256 (hex) of the final global model: equal for two runs that trained the same model. */
   finalModelSha256: Schema.String,
+  /** Each memory cleanup the server ran (`--memory-cleanup-rounds`, `--memory-threshold`), oldest first. */
+  cleanups: Schema.optionalKey(Schema.Array(CleanupRecord)),
 })
 
 /**

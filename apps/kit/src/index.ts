@@ -4,6 +4,7 @@
 export * as Auth from "./Auth.ts"
 export * as Cli from "./Cli.ts"
 export * as EventLog from "./EventLog.ts"
+export * as Memory from "./Memory.ts"
 export * as ParentWatch from "./ParentWatch.ts"
 export * as Protocol from "./Protocol.ts"
 export * as Report from "./Report.ts"
