@@ -16,6 +16,7 @@ import { randomBytes } from "node:crypto"
 import { fileURLToPath } from "node:url"
 import * as ParentWatch from "@fedguard/app-kit/ParentWatch"
 import * as ServerEvent from "@fedguard/fed-server/ServerEvent"
+import type { Model } from "@fedguard/federation"
 import {
   Cause,
   Context,
@@ -44,7 +45,9 @@ import { ChildProcess, ChildProcessSpawner } from "effect/process"
 export interface Options {
   readonly clients: number
   readonly rounds: number
-  readonly model: "softmax" | "2nn"
+  readonly model: Model.Name
+  /** Cap on SGD steps per client per round (`--local-steps`); none: the full local epochs. */
+  readonly localSteps?: number | undefined
   readonly partition: "iid" | "noniid"
   readonly seed: number
   readonly localEpochs: number
@@ -177,6 +180,7 @@ const serverCommand = (options: Options, secret: Redacted.Redacted<string>, port
       ...["--min-clients", String(minClients(options.clients)), "--rounds", String(options.rounds)],
       ...["--model", options.model, "--partition", options.partition, "--seed", String(options.seed)],
       ...["--local-epochs", String(options.localEpochs), "--heartbeat-interval", options.heartbeatInterval],
+      ...(options.localSteps === undefined ? [] : ["--local-steps", String(options.localSteps)]),
       ...["--heartbeat-timeout", options.heartbeatTimeout, "--round-timeout", options.roundTimeout],
       ...["--join-timeout", joinTimeout, "--report", options.report, "--state", options.state],
     ],

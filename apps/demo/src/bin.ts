@@ -10,6 +10,7 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cli } from "@fedguard/app-kit"
+import { Model } from "@fedguard/federation"
 import { Cause, Effect, Exit, Option, Schema, Stdio } from "effect"
 import { CliError, Command, Flag } from "effect/cli"
 import * as Demo from "./Demo.ts"
@@ -31,8 +32,9 @@ const demo = Command.make(
       Flag.withDescription("Rounds (default 10)"),
       Flag.withDefault(10),
     ),
-    model: Flag.Literals("model", ["softmax", "2nn"]).pipe(
-      Flag.withDescription("softmax or 2nn (default softmax)"),
+    model: Flag.String("model").pipe(
+      Flag.withSchema(Model.Name),
+      Flag.withDescription("softmax, 2nn or mlp:W1,W2,… (hidden widths; default softmax)"),
       Flag.withDefault("softmax" as const),
     ),
     partition: Flag.Literals("partition", ["iid", "noniid"]).pipe(
@@ -44,6 +46,11 @@ const demo = Command.make(
       Flag.withSchema(Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))),
       Flag.withDescription("Local epochs per round (default 1)"),
       Flag.withDefault(1),
+    ),
+    localSteps: Flag.Int("local-steps").pipe(
+      Flag.withSchema(Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))),
+      Flag.withDescription("Cap on SGD steps per client per round (default: none, the full local epochs)"),
+      Flag.optional,
     ),
     report: Flag.String("report").pipe(
       Flag.withDescription("Where the server writes its report (default demo-report.json)"),
@@ -85,7 +92,8 @@ const demo = Command.make(
       Flag.withDefault("60s"),
     ),
   },
-  (options) => Demo.run(options).pipe(Effect.asVoid, Effect.scoped),
+  (options) =>
+    Demo.run({ ...options, localSteps: Option.getOrUndefined(options.localSteps) }).pipe(Effect.asVoid, Effect.scoped),
 ).pipe(Command.withDescription("Runs a demo federation: fed-server + N fed-client processes on 127.0.0.1"))
 
 const isUsageError = (error: unknown) =>

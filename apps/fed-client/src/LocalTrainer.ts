@@ -28,14 +28,16 @@ export interface GlobalModel {
 }
 
 /**
- * How to train, as the server's welcome says.
+ * How to train, as the server's welcome says: the model, the local epochs
+ * and their optional cap on SGD steps (`localSteps`, absent from a server
+ * that sets none), the minibatch size and learning rate.
  *
  * @since 0.2.0
  * @category models
  */
 export type TrainingSettings = Pick<
   typeof Protocol.Welcome.Type,
-  "model" | "localEpochs" | "batchSize" | "learningRate" | "ackProgressTimeoutMs" | "checkIntervalMs"
+  "model" | "localEpochs" | "localSteps" | "batchSize" | "learningRate" | "ackProgressTimeoutMs" | "checkIntervalMs"
 >
 
 /**
@@ -118,6 +120,7 @@ export const make = Effect.fnUntraced(function* (
     const trained = yield* Training.train(model, global.params, local.train, {
       seed: Training.roundSeed(options.seed, global.round, options.shardIndex),
       epochs: options.training.localEpochs,
+      maxSteps: options.training.localSteps,
       batchSize: options.training.batchSize,
       learningRate: options.training.learningRate,
       indices: local.shard,

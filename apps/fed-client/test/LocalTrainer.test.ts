@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Protocol } from "@fedguard/app-kit"
-import { Weights } from "@fedguard/federation"
+import { Model, Training, Weights } from "@fedguard/federation"
 import { Connection } from "@fedguard/transport"
 import { Effect, Queue, Schema } from "effect"
 import { TestClock } from "effect/testing"
@@ -11,6 +11,8 @@ import {
   settingsOf,
   softmaxParams,
   startClient,
+  tinyData,
+  welcome,
   welcomed,
 } from "./support/FakeServer.ts"
 
@@ -29,6 +31,49 @@ describe("LocalTrainer", () => {
       assert.notDeepEqual(weights, softmaxParams(1), "the update is trained, not the global model sent back")
       const trained = yield* events.next("RoundTrained")
       assert.deepInclude(trained, { id: "c0", round: 1, samples: 20, trainLoss: meta.trainLoss })
+    }).pipe(Effect.scoped, Effect.provide(environment)),
+  )
+
+  it.effect(
+    "trains at most the welcome's localSteps SGD steps per round, and every step of the epochs without it",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* FakeServer
+        const events = yield* recordEvents
+        yield* startClient(settingsOf())
+        const peer = yield* server.nextPeer
+        // 20 samples in minibatches of 10: one local epoch is 2 steps; the welcome caps it at 1.
+        yield* peer.welcomeClient("n1", welcome("c0", { localSteps: 1 }))
+        yield* events.next("Joined")
+        yield* peer.sendModel(1, softmaxParams(1))
+        const update = yield* Queue.take(peer.transfers)
+        const uploaded = yield* Weights.decode(yield* Connection.collectBytes(update, 1 << 20), 7850)
+        const model = Model.make("softmax")
+        const options = { seed: Training.roundSeed(42, 1, 0), epochs: 1, batchSize: 10, learningRate: 0.05 }
+        const oneStep = yield* Training.train(model, softmaxParams(1), tinyData, { ...options, maxSteps: 1 })
+        const fullEpoch = yield* Training.train(model, softmaxParams(1), tinyData, options)
+        assert.strictEqual(oneStep.steps, 1)
+        assert.strictEqual(fullEpoch.steps, 2)
+        assert.deepStrictEqual(uploaded, oneStep.params)
+        assert.notDeepEqual(uploaded, fullEpoch.params)
+        // FedAvg still weighs the update by the client's whole shard.
+        assert.strictEqual(decodeUpdateMeta(update.meta).samples, 20)
+      }).pipe(Effect.scoped, Effect.provide(environment)),
+  )
+
+  it.effect("without localSteps in the welcome, a round trains every step of its local epochs", () =>
+    Effect.gen(function* () {
+      const { peer } = yield* welcomed()
+      yield* peer.sendModel(1, softmaxParams(1))
+      const update = yield* Queue.take(peer.transfers)
+      const uploaded = yield* Weights.decode(yield* Connection.collectBytes(update, 1 << 20), 7850)
+      const full = yield* Training.train(Model.make("softmax"), softmaxParams(1), tinyData, {
+        seed: Training.roundSeed(42, 1, 0),
+        epochs: 1,
+        batchSize: 10,
+        learningRate: 0.05,
+      })
+      assert.deepStrictEqual(uploaded, full.params)
     }).pipe(Effect.scoped, Effect.provide(environment)),
   )
 

@@ -84,6 +84,7 @@ export const layer = (settings: ServerSettings.ServerSettings, options: Training
       welcome: {
         model: settings.model,
         localEpochs: settings.localEpochs,
+        ...(settings.localSteps === undefined ? {} : { localSteps: settings.localSteps }),
         batchSize: settings.batchSize,
         learningRate: settings.learningRate,
         heartbeatIntervalMs: timeouts.heartbeatInterval,

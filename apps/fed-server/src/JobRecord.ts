@@ -39,6 +39,8 @@ export const Identity = Schema.Struct({
   rounds: Schema.Number,
   seed: Schema.Number,
   localEpochs: Schema.Number,
+  // Optional: a job stored before --local-steps existed has none, and resumes when none is given.
+  localSteps: Schema.optionalKey(Schema.Number),
   batchSize: Schema.Number,
   learningRate: Schema.Number,
   partition: Schema.String,
@@ -83,6 +85,7 @@ export const identityOf = (settings: ServerSettings.ServerSettings): Identity =>
   rounds: settings.rounds,
   seed: settings.seed,
   localEpochs: settings.localEpochs,
+  ...(settings.localSteps === undefined ? {} : { localSteps: settings.localSteps }),
   batchSize: settings.batchSize,
   learningRate: settings.learningRate,
   partition: settings.partition,
@@ -131,17 +134,20 @@ const decodeStored = Schema.decodeUnknownOption(StoredSpec)
 const decodeRound = Schema.decodeUnknownSync(Report.Round)
 const decodeClient = Schema.decodeUnknownOption(Report.Client)
 
+const shown = (value: unknown) => (value === undefined ? "none" : JSON.stringify(value))
+
 /**
  * The settings that differ between a stored identity and the given one, as
- * `--flag stored (now given)`.
+ * `--flag stored (now given)`; an optional setting set on one side only
+ * differs too (`--local-steps 20 (now none)`).
  *
  * @since 0.3.0
  * @category comparing
  */
 export const differences = (stored: Identity, given: Identity): ReadonlyArray<string> =>
-  (Object.keys(given) as Array<keyof Identity>)
+  ([...new Set([...Object.keys(given), ...Object.keys(stored)])] as Array<keyof Identity>)
     .filter((key) => JSON.stringify(stored[key]) !== JSON.stringify(given[key]))
-    .map((key) => `${Settings.names(key, "").flag} ${JSON.stringify(stored[key])} (now ${JSON.stringify(given[key])})`)
+    .map((key) => `${Settings.names(key, "").flag} ${shown(stored[key])} (now ${shown(given[key])})`)
 
 /**
  * What a starting server runs: the job's id and status, and, when it

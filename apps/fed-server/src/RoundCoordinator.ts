@@ -10,22 +10,46 @@
  * anything decides its fate, so the round ends as soon as the last pending
  * participant is decided: a rejected, dead or replaced client never holds it.
  *
+ * Memory does not grow with the number of clients: the global model is
+ * encoded once per round and the same bytes are streamed to every
+ * participant; each upload streams through admission's checks into a spill
+ * file of the round (`UpdateIntake`, `UpdateSpill`), and the round ends by
+ * reducing the spills chunk by chunk in client-id order
+ * (`CanonicalFedAvg.aggregateSpilled`). The server holds the model it sends,
+ * the model it builds and a few chunk buffers, whatever the number of
+ * clients; the round's spills are deleted when it ends, however it ends.
+ *
  * @since 0.2.0
  */
 
 import { Protocol } from "@fedguard/app-kit"
-import { FedAvg, Weights } from "@fedguard/federation"
+import { Weights } from "@fedguard/federation"
 import { NeighborRegistry } from "@fedguard/retry"
-import { AckProgressWatchdog, TransferTracker } from "@fedguard/stall-guard"
+import { AckProgressWatchdog } from "@fedguard/stall-guard"
 import type { Connection } from "@fedguard/transport"
 import { PeerId } from "@fedguard/transport"
-import { Clock, Context, Duration, Effect, Layer, Option, Queue, References, Result, type Scope, Stream } from "effect"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  Queue,
+  Ref,
+  References,
+  Result,
+  type Scope,
+  Stream,
+} from "effect"
+import { aggregateSpilled, defaultAggregationChunk } from "./CanonicalFedAvg.ts"
 import { ClientDirectory } from "./ClientDirectory.ts"
-import { byId } from "./internal/byId.ts"
 import * as RoundState from "./RoundState.ts"
 import * as ServerEvent from "./ServerEvent.ts"
 import { ServerEvents } from "./ServerEvents.ts"
 import * as UpdateAdmission from "./UpdateAdmission.ts"
+import * as UpdateIntake from "./UpdateIntake.ts"
+import { UpdateSpill, type UpdateSpillService } from "./UpdateSpill.ts"
 
 type Input =
   | { readonly _tag: "Candidate"; readonly candidate: UpdateAdmission.Candidate }
@@ -60,8 +84,9 @@ export interface RoundOutcome {
  * The coordinator:
  *
  * - `receive(id, transfer)`: an `update` byte stream from `id`'s session. Its
- *   metadata and bytes are read (at most the model's size) in the caller's
- *   fiber, then handed to the round for admission.
+ *   metadata is read, then its bytes (at most the model's size) stream
+ *   through admission's checks into a spill of the running round, in the
+ *   caller's fiber; the candidate is then handed to the round.
  * - `run(round, global, participants)`: runs one round to its end.
  *
  * @since 0.2.0
@@ -85,7 +110,9 @@ export class RoundCoordinator extends Context.Service<
  * `ackProgressTimeout`, how long a model send may make no ACK progress, and
  * an upload no progress, before the participant is excluded as `stalled`
  * (default 60 s, NVIDIA FLARE's fix B), checked every `checkInterval`
- * (default 5 s).
+ * (default 5 s); `aggregationChunk`, the parameters reduced at a time at
+ * the end of a round (default 262 144: 1 MiB read per update, a 2 MiB
+ * float64 accumulator).
  *
  * @since 0.2.0
  * @category models
@@ -95,6 +122,7 @@ export interface Options {
   readonly roundTimeout?: Duration.Input | undefined
   readonly ackProgressTimeout?: Duration.Input | undefined
   readonly checkInterval?: Duration.Input | undefined
+  readonly aggregationChunk?: number | undefined
 }
 
 const sendFailure = (error: { readonly _tag: string }): RoundState.ExclusionReason => {
@@ -111,24 +139,21 @@ const sendFailure = (error: { readonly _tag: string }): RoundState.ExclusionReas
   }
 }
 
-/**
- * FedAvg of the admitted updates in a canonical order (by client id), not in
- * arrival order: float sums depend on their order, so the same participants
- * give a bit-identical model whatever the timing, and two runs with the same
- * seed can be proved to have trained the same model (`modelSha256`).
- *
- * @since 0.2.0
- * @category aggregation
- */
-export const aggregateCanonical = (updates: ReadonlyArray<UpdateAdmission.Admitted>) =>
-  FedAvg.aggregate(updates.toSorted(byId))
+// The round that is running, and where its updates spill. An upload for any other round is not
+// stored: it can only be refused.
+interface RunningRound {
+  readonly round: number
+  readonly directory: string
+}
 
 // What the round functions below share: the services, the mailbox, and the options.
 interface Deps {
   readonly directory: ClientDirectory["Service"]
   readonly events: ServerEvents["Service"]
   readonly neighbors: NeighborRegistry.NeighborRegistry["Service"]
+  readonly spills: UpdateSpillService
   readonly mailbox: Queue.Queue<Input>
+  readonly running: Ref.Ref<Option.Option<RunningRound>>
   // Stragglers of earlier rounds, by id: their late update is dropped without excluding them
   // from the running round (they are already training its model).
   readonly stragglers: Map<string, number>
@@ -136,9 +161,14 @@ interface Deps {
   readonly roundTimeoutMs: number
   readonly ackProgressTimeout: Duration.Input
   readonly checkInterval: Duration.Input
+  readonly aggregationChunk: number
 }
 
-// Reads an update's metadata and bytes (at most the model's size) and hands it to the round.
+const declaredSamples = (deps: Deps, id: string) =>
+  Effect.map(deps.directory.current(id), Option.match({ onNone: () => 0, onSome: (s) => s.declaredSamples }))
+
+// Reads an update's metadata, streams its bytes through admission's checks into a spill of the
+// running round, and hands the candidate to the round.
 const receive =
   (deps: Deps) =>
   (id: string, transfer: Connection.IncomingTransfer): Effect.Effect<void> =>
@@ -150,27 +180,50 @@ const receive =
         const refusal = UpdateAdmission.undecodable(id, meta.failure.reason)
         return yield* Queue.offer(deps.mailbox, { _tag: "Unreadable", refusal })
       }
-      // Under FlareAgent's progress tracker: an upload that does not start, or stops moving, for
-      // the ack-progress timeout is given up (the sender is told), whatever its heartbeats say.
-      const bytes = yield* TransferTracker.collect(transfer.bytes, {
-        idleTimeout: deps.ackProgressTimeout,
-        maxBytes,
-        abort: transfer.abort,
-      }).pipe(Effect.provideService(References.MinimumLogLevel, "Error"), Effect.result)
-      if (Result.isFailure(bytes)) {
-        const failure = bytes.failure
-        if (failure._tag === "TransferIdle" || failure._tag === "TransferDidNotStart") {
-          return yield* Queue.offer(deps.mailbox, { _tag: "UploadStalled", id, round: meta.success.round })
-        }
-        // Too many bytes is the sender's fault; a connection that broke mid-upload is a departure,
-        // which the session's end reports.
-        if (failure._tag !== "TransferTooLarge") return
-        const reason = `wrong length: more than ${maxBytes} bytes (${deps.paramCount} float32)`
-        const refusal = new UpdateAdmission.UpdateRefused({ id, kind: "wrong-length", reason })
-        return yield* Queue.offer(deps.mailbox, { _tag: "Unreadable", refusal })
-      }
       const { round, samples } = meta.success
-      yield* Queue.offer(deps.mailbox, { _tag: "Candidate", candidate: { id, round, samples, bytes: bytes.success } })
+      const running = yield* Ref.get(deps.running)
+      // What the metadata already refuses is read to its end (the sender finishes normally) but
+      // not stored.
+      const destination: UpdateIntake.Destination =
+        Option.isNone(running) || running.value.round !== round
+          ? { _tag: "Drop", refusal: UpdateAdmission.notRunning(id, round) }
+          : Option.match(UpdateAdmission.refuseSamples(id, samples, yield* declaredSamples(deps, id)), {
+              onNone: () => ({ _tag: "Spill", directory: running.value.directory }),
+              onSome: (refusal) => ({ _tag: "Drop", refusal }),
+            })
+      const content = yield* UpdateIntake.read(transfer, {
+        id,
+        paramCount: deps.paramCount,
+        destination,
+        idleTimeout: deps.ackProgressTimeout,
+      }).pipe(Effect.provideService(UpdateSpill, deps.spills), Effect.result)
+      if (Result.isSuccess(content)) {
+        const candidate = { id, round, samples, content: content.success }
+        return yield* Queue.offer(deps.mailbox, { _tag: "Candidate", candidate })
+      }
+      const failure = content.failure
+      switch (failure._tag) {
+        case "TransferIdle":
+        case "TransferDidNotStart":
+          return yield* Queue.offer(deps.mailbox, { _tag: "UploadStalled", id, round })
+        case "TransferTooLarge": {
+          // Too many bytes is the sender's fault.
+          const reason = `wrong length: more than ${maxBytes} bytes (${deps.paramCount} float32)`
+          const refusal = new UpdateAdmission.UpdateRefused({ id, kind: "wrong-length", reason })
+          return yield* Queue.offer(deps.mailbox, { _tag: "Unreadable", refusal })
+        }
+        case "UpdateSpillError": {
+          yield* Effect.logWarning(failure.message)
+          const refused = { _tag: "Refused", refusal: UpdateAdmission.unstored(id, failure.reason) } as const
+          return yield* Queue.offer(deps.mailbox, {
+            _tag: "Candidate",
+            candidate: { id, round, samples, content: refused },
+          })
+        }
+        default:
+          // A connection that broke mid-upload is a departure, which the session's end reports.
+          return
+      }
     })
 
 // One round's bookkeeping: its RoundState, folded over the mailbox's inputs, and the events
@@ -199,15 +252,17 @@ const ledger = (deps: Deps, round: number, participants: ReadonlyArray<string>) 
   const admit = (candidate: UpdateAdmission.Candidate) =>
     Effect.gen(function* () {
       const late = candidate.round < round && deps.stragglers.get(candidate.id) === candidate.round
-      const session = yield* deps.directory.current(candidate.id)
       const verdict = UpdateAdmission.check(candidate, {
         round,
-        paramCount: deps.paramCount,
         isParticipant: state.pending.has(candidate.id) || state.submitted.has(candidate.id),
         alreadySubmitted: state.submitted.has(candidate.id),
-        declaredSamples: Option.match(session, { onNone: () => 0, onSome: (s) => s.declaredSamples }),
+        declaredSamples: yield* declaredSamples(deps, candidate.id),
       })
-      if (Result.isFailure(verdict)) return yield* refuse(verdict.failure, !late)
+      if (Result.isFailure(verdict)) {
+        // A refused update's spill goes at once, not with the round's directory at the end.
+        if (candidate.content._tag === "Spilled") yield* deps.spills.remove(candidate.content.spill)
+        return yield* refuse(verdict.failure, !late)
+      }
       state = RoundState.accept(state, verdict.success)
     })
 
@@ -269,7 +324,12 @@ const runRound = (deps: Deps) =>
   ) {
     const startedAt = yield* Clock.currentTimeMillis
     const deadline = startedAt + deps.roundTimeoutMs
+    // Encoded once (a view of `global` on little-endian hosts): every participant is sent these
+    // same bytes, so the round holds one copy of the model however many it sends to.
     const model = Weights.encode(global)
+    // The round's spills live in their own directory, removed with this run's Scope: when the
+    // round returns, fails or is interrupted, no update of it is left on disk.
+    const directory = yield* deps.spills.directory(round).pipe(Effect.orDie)
     const book = ledger(deps, round, participants)
     // Departures and send failures from before this round concern sessions that are gone; the
     // participants were chosen after them. Updates stay: they are judged (and counted) here.
@@ -282,6 +342,10 @@ const runRound = (deps: Deps) =>
     })
     yield* Effect.scoped(
       Effect.gen(function* () {
+        // Uploads for this round are stored while it takes updates, not once it reduces.
+        yield* Effect.acquireRelease(Ref.set(deps.running, Option.some({ round, directory })), () =>
+          Ref.set(deps.running, Option.none()),
+        )
         for (const id of participants) yield* sendModel(deps, round, model, id, onSent)
         while (!RoundState.isDone(book.state())) {
           const remaining = deadline - (yield* Clock.currentTimeMillis)
@@ -300,7 +364,12 @@ const runRound = (deps: Deps) =>
     const aggregated =
       state.accepted.length === 0
         ? Option.none()
-        : Option.some(yield* aggregateCanonical(state.accepted).pipe(Effect.orDie))
+        : Option.some(
+            yield* aggregateSpilled(state.accepted, { chunk: deps.aggregationChunk }).pipe(
+              Effect.provideService(UpdateSpill, deps.spills),
+              Effect.orDie,
+            ),
+          )
     return {
       state,
       global: Option.getOrElse(aggregated, () => global),
@@ -309,11 +378,12 @@ const runRound = (deps: Deps) =>
       bytesOut: model.byteLength * sent,
       durationMs: (yield* Clock.currentTimeMillis) - startedAt,
     } satisfies RoundOutcome
-  })
+  }, Effect.scoped)
 
 /**
  * Builds the coordinator in the current Scope (its subscription to the
- * departures lives there).
+ * departures lives there), spilling updates to the `UpdateSpill` in context
+ * (temporary files under `os.tmpdir()` unless one is provided).
  *
  * @since 0.2.0
  * @category constructors
@@ -329,12 +399,15 @@ export const make = Effect.fnUntraced(function* (
     directory: yield* ClientDirectory,
     events: yield* ServerEvents,
     neighbors: yield* NeighborRegistry.NeighborRegistry,
+    spills: yield* UpdateSpill,
     mailbox: yield* Queue.unbounded<Input>(),
+    running: yield* Ref.make(Option.none<RunningRound>()),
     stragglers: new Map(),
     paramCount: options.paramCount,
     roundTimeoutMs: Duration.toMillis(options.roundTimeout ?? "120 seconds"),
     ackProgressTimeout: options.ackProgressTimeout ?? "60 seconds",
     checkInterval: options.checkInterval ?? "5 seconds",
+    aggregationChunk: options.aggregationChunk ?? defaultAggregationChunk,
   }
   // Departures reach the round through the same mailbox as updates, in the order they happened.
   const departures = yield* deps.events.subscribe

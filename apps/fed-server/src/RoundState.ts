@@ -66,7 +66,11 @@ export interface RoundState {
   readonly round: number
   readonly participants: ReadonlyArray<string>
   readonly pending: ReadonlySet<string>
-  /** Admitted updates, in arrival order. */
+  /**
+   * Admitted updates, in arrival order: ids, sample counts, byte counts and
+   * spill files, never weights, so a round's state is small whatever the
+   * model and the number of clients.
+   */
   readonly accepted: ReadonlyArray<Admitted>
   readonly excluded: ReadonlyArray<{ readonly id: string; readonly reason: ExclusionReason }>
   /** Every update refused while this round ran, whether or not it excluded a participant. */

@@ -64,6 +64,7 @@ const Fields = Schema.Struct({
   minClients: int(1, 10_000, "2"),
   rounds: int(1, 100_000, "10"),
   localEpochs: int(1, 1000, "1"),
+  localSteps: Schema.optionalKey(int(1, 1_000_000)),
   batchSize: int(1, 100_000, "10"),
   learningRate: Schema.FiniteFromString.pipe(
     Schema.check(Schema.isGreaterThan(0)),
@@ -229,9 +230,12 @@ export const descriptions: Record<keyof ServerSettings | "explainTimeouts" | "ne
   minClients: "Fewest clients a round may run with; below it the server pauses; at most expected clients (default 2)",
   rounds: "Federated rounds to run (default 10)",
   localEpochs: "Local epochs each client trains per round (default 1)",
+  localSteps:
+    "Cap on SGD steps (minibatches of --batch-size) each client takes per round, even mid-epoch: the knob for big models (default: none, every step of the local epochs)",
   batchSize: "Client minibatch size (default 10)",
   learningRate: "Client SGD learning rate (default 0.05)",
-  model: "softmax or 2nn (default softmax)",
+  model:
+    "softmax, 2nn (784-200-200-10 ReLU) or mlp:W1,W2,… (ReLU perceptron 784-W1-W2-…-10: 1-64 hidden layers of 1-65536 units, <= 512 Mi parameters; mlp:4096,3302 is 64 MiB); clients learn it from the welcome (default softmax)",
   partition: "iid or noniid (default iid); clients must use the same",
   seed: "Seed of the data split and model initialisation (default 42)",
   secret: "Federation secret clients prove they hold (required, >= 8 characters)",

@@ -223,6 +223,33 @@ describe("TrainingJob and the state file (TestClock, in-memory transport and sto
       }).pipe(withServer(settings)),
   )
 
+  it.effect(
+    "--local-steps decides the model: a job resumes only with the same cap, and one stored without a cap only without one",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* JobStore.JobStore
+        // `settings` has no --local-steps: the identity a server before the flag existed stored.
+        const died = yield* diedAfter(2)
+        const capped = settingsWith({ expectedClients: "2", minClients: "2", rounds: "4", localSteps: "10" })
+        const refused = yield* Effect.flip(JobRecord.plan(capped, { newJob: false }))
+        assert.instanceOf(refused, Settings.ConflictingSettings)
+        assert.match(refused.message, /--local-steps none \(now 10\)/)
+        assert.strictEqual((yield* JobRecord.plan(settings, { newJob: false })).jobId, died.jobId)
+        // A job started with a cap resumes with the same cap, and is refused without it.
+        const cappedJob = yield* JobRecord.plan(capped, { newJob: true })
+        yield* store.recordTransition(cappedJob.jobId, "submitted", "running", "as the test left it")
+        assert.strictEqual((yield* JobRecord.plan(capped, { newJob: false })).jobId, cappedJob.jobId)
+        const uncapped = yield* Effect.flip(JobRecord.plan(settings, { newJob: false }))
+        assert.match(uncapped.message, /--local-steps 10 \(now none\)/)
+        const other = yield* Effect.flip(
+          JobRecord.plan(settingsWith({ expectedClients: "2", minClients: "2", rounds: "4", localSteps: "20" }), {
+            newJob: false,
+          }),
+        )
+        assert.match(other.message, /--local-steps 10 \(now 20\)/)
+      }).pipe(withServer(settings)),
+  )
+
   it.effect("--new-job aborts the running job (recording why) and starts a new one", () =>
     Effect.gen(function* () {
       const store = yield* JobStore.JobStore

@@ -1,9 +1,12 @@
+import * as fs from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Model, Weights } from "@fedguard/federation"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Random } from "effect"
 import { TestClock } from "effect/testing"
-import { aggregateCanonical, RoundCoordinator } from "../src/RoundCoordinator.ts"
+import { aggregateCanonical, defaultAggregationChunk } from "../src/CanonicalFedAvg.ts"
+import { RoundCoordinator } from "../src/RoundCoordinator.ts"
 import * as ServerSettings from "../src/ServerSettings.ts"
+import { UpdateSpill, UpdateSpillError } from "../src/UpdateSpill.ts"
 import {
   fedAvg,
   honest,
@@ -17,6 +20,8 @@ import {
   until,
   withServer,
 } from "./support/Harness.ts"
+import { type SpillSpy, spillSpy } from "./support/SpillSpy.ts"
+import { bitsOf, orderSensitive } from "./support/Uploads.ts"
 
 const settings = settingsWith()
 const global = Model.make("softmax").init(7)
@@ -309,31 +314,242 @@ describe("RoundCoordinator (TestClock, in-memory transport)", () => {
   )
 })
 
-describe("RoundCoordinator.aggregateCanonical", () => {
-  // Float sums depend on their order: with these values (1e16 + 1 is not a float64), FedAvg in
-  // arrival order gives 0 or 1 depending on who came first.
-  const update = (id: string, w: number) => ({ id, weights: Float32Array.of(w), samples: 100, bytes: 4 })
-  const a = update("a", 3e16)
-  const b = update("b", 3)
-  const c = update("c", -3e16)
+/** Runs `body` on a server whose updates spill through a spy, in a directory of the test's own. */
+const withSpy = <A, E, R>(serverSettings: typeof settings, body: (spy: SpillSpy) => Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const spy = yield* spillSpy
+    return yield* body(spy).pipe(withServer(serverSettings), Effect.provideService(UpdateSpill, spy.service))
+  }).pipe(Effect.scoped)
 
-  it.effect("averages the same updates to a bit-identical model whatever their arrival order", () =>
-    Effect.gen(function* () {
-      const arrivalOrders = [
-        [a, b, c],
-        [a, c, b],
-        [b, a, c],
-        [b, c, a],
-        [c, a, b],
-        [c, b, a],
-      ]
-      const results = new Set<number>()
-      for (const order of arrivalOrders) results.add((yield* aggregateCanonical(order))[0]!)
-      assert.strictEqual(results.size, 1)
-      // Without the canonical order the arrival order shows: the test would see it.
-      const plain = new Set<number>()
-      for (const order of arrivalOrders) plain.add((yield* fedAvg(order))[0]!)
-      assert.isAbove(plain.size, 1)
-    }),
+// Every typed array or buffer reachable from `value`: what a round state must not hold.
+const buffersIn = (value: unknown, seen = new Set<unknown>()): Array<unknown> => {
+  if (typeof value !== "object" || value === null || seen.has(value)) return []
+  seen.add(value)
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return [value]
+  const children =
+    value instanceof Map ? [...value.entries()] : value instanceof Set ? [...value] : Object.values(value)
+  return children.flatMap((child) => buffersIn(child, seen))
+}
+
+describe("RoundCoordinator: updates spill to disk, memory independent of the number of clients", () => {
+  it.effect(
+    "the same updates arriving in different orders give a bit-identical global model, equal to aggregateCanonical of them",
+    () =>
+      withSpy(settings, () =>
+        Effect.gen(function* () {
+          const { network } = yield* serverUp
+          const five = ["c0", "c1", "c2", "c3", "c4"]
+          const updates = yield* orderSensitive(5, paramCount, five).pipe(Random.withSeed("arrival orders"))
+          for (const update of updates) {
+            const bytes = Weights.encode(update.weights)
+            yield* scriptedClient(network, update.id, 5000, (round) => [{ round, samples: update.samples, bytes }])
+          }
+          const expected = bitsOf(yield* aggregateCanonical(updates).pipe(Effect.orDie))
+          const coordinator = yield* RoundCoordinator
+          const orders = [
+            [0, 1, 2, 3, 4],
+            [4, 3, 2, 1, 0],
+            [2, 0, 4, 1, 3],
+            [1, 4, 0, 3, 2],
+            [3, 2, 1, 4, 0],
+          ]
+          const models = new Set<string>()
+          for (const [index, order] of orders.entries()) {
+            // The k-th to arrive is held on the wire k × 10 ms.
+            for (const [position, k] of order.entries()) {
+              yield* network.delay(five[k]!, "server:1", `${(position + 1) * 10} millis`)
+            }
+            const fiber = yield* Effect.forkChild(coordinator.run(index + 1, global, five))
+            for (let step = 0; step < order.length; step++) {
+              yield* settle()
+              yield* TestClock.adjust("10 millis")
+            }
+            const outcome = yield* Fiber.join(fiber)
+            assert.deepStrictEqual(
+              outcome.state.accepted.map((u) => u.id),
+              order.map((k) => five[k]!),
+            )
+            assert.deepStrictEqual(bitsOf(outcome.global), expected)
+            models.add(bitsOf(outcome.global).join())
+          }
+          assert.strictEqual(models.size, 1)
+          // In arrival order the same updates would not have given one model.
+          const plain = new Set<string>()
+          for (const order of orders) plain.add(bitsOf(yield* fedAvg(order.map((k) => updates[k]!))).join())
+          assert.isAbove(plain.size, 1)
+        }),
+      ),
+  )
+
+  it.effect(
+    "an update whose NaN is in its last chunk is spilled up to that chunk, then rejected and its spill deleted at once, before the round ends; nothing of it is averaged",
+    () => {
+      const big = settingsWith({ model: "2nn" })
+      const model = Model.make("2nn")
+      const modelBytes = model.paramCount * 4
+      const start = model.init(7)
+      return withSpy(big, (spy) =>
+        Effect.gen(function* () {
+          const { network, seen } = yield* serverUp
+          const nanLast: Reply = (round, received) => {
+            const weights = shifted(received, 0.2)
+            weights[weights.length - 1] = Number.NaN
+            return [{ round, samples: 200, bytes: Weights.encode(weights) }]
+          }
+          // c3 dies without answering once the others are judged, so the round is still open then.
+          const replies: Record<string, Reply> = {
+            c0: honest(0.1, 100),
+            c1: nanLast,
+            c2: honest(0.3, 300),
+            c3: () => [],
+          }
+          for (const id of ids) yield* scriptedClient(network, id, 1000, replies[id]!)
+          const coordinator = yield* RoundCoordinator
+          const fiber = yield* Effect.forkChild(coordinator.run(1, start, ids))
+          yield* until(seen, (e) => e._tag === "UpdateRejected" && e.id === "c1")
+          yield* settle(() => spy.created.filter((c) => c.appended === modelBytes).length === 2, "two spilled updates")
+          assert.isUndefined(fiber.pollUnsafe())
+          // Written chunk by chunk until the last one showed the NaN, then deleted: only the two
+          // honest spills are on disk while the round still runs.
+          const poisoned = spy.created.filter((c) => c.discarded)
+          assert.strictEqual(poisoned.length, 1)
+          assert.isAbove(poisoned[0]!.appended, 0)
+          assert.isBelow(poisoned[0]!.appended, modelBytes)
+          assert.isFalse(fs.existsSync(poisoned[0]!.path))
+          assert.strictEqual(spy.files().filter((f) => f.endsWith(".f32le")).length, 2)
+          yield* network.kill("c3")
+          const outcome = yield* Fiber.join(fiber)
+          assert.deepStrictEqual(exclusionsOf(outcome), [
+            { id: "c1", reason: "rejected: non-finite weights" },
+            { id: "c3", reason: "Offline" },
+          ])
+          const expected = yield* fedAvg([
+            { weights: shifted(start, 0.1), samples: 100 },
+            { weights: shifted(start, 0.3), samples: 300 },
+          ])
+          assert.deepStrictEqual(bitsOf(outcome.global), bitsOf(expected))
+          assert.deepStrictEqual(spy.files(), [])
+        }),
+      )
+    },
+  )
+
+  it.effect("a refused update's spill is deleted when it is refused, not at the end of the round", () =>
+    withSpy(settings, (spy) =>
+      Effect.gen(function* () {
+        const { network, seen } = yield* serverUp
+        const twice: Reply = (round, model) => [
+          { round, samples: 200, bytes: Weights.encode(shifted(model, 0.2)) },
+          { round, samples: 200, bytes: Weights.encode(shifted(model, 99)) },
+        ]
+        const replies: Record<string, Reply> = { c0: honestReplies.c0!, c1: twice, c2: honestReplies.c2!, c3: () => [] }
+        for (const id of ids) yield* scriptedClient(network, id, 1000, replies[id]!)
+        const coordinator = yield* RoundCoordinator
+        const fiber = yield* Effect.forkChild(coordinator.run(1, global, ids))
+        yield* until(seen, (e) => e._tag === "UpdateRejected" && /duplicate/.test(e.reason))
+        assert.isUndefined(fiber.pollUnsafe())
+        assert.strictEqual(spy.removed.length, 1)
+        assert.isFalse(fs.existsSync(spy.removed[0]!))
+        assert.strictEqual(spy.files().filter((f) => f.endsWith(".f32le")).length, 3)
+        yield* TestClock.adjust("5 seconds")
+        yield* Fiber.join(fiber)
+        assert.deepStrictEqual(spy.files(), [])
+      }),
+    ),
+  )
+
+  it.effect(
+    "every spill of a round is deleted when the round is interrupted, and when the next one ends normally",
+    () =>
+      withSpy(settings, (spy) =>
+        Effect.gen(function* () {
+          const { network } = yield* serverUp
+          for (const id of ids) yield* scriptedClient(network, id, 1000, id === "c3" ? () => [] : honestReplies[id]!)
+          const coordinator = yield* RoundCoordinator
+          const fiber = yield* Effect.forkChild(coordinator.run(1, global, ids))
+          yield* settle(
+            () => spy.created.filter((c) => c.appended === paramCount * 4).length === 3,
+            "three spilled updates",
+          )
+          // The round's directory and three spills, while c3 is awaited.
+          assert.strictEqual(spy.files().length, 4)
+          yield* Fiber.interrupt(fiber)
+          assert.deepStrictEqual(spy.files(), [])
+          const next = yield* coordinator.run(2, global, ["c0", "c1", "c2"])
+          assert.isTrue(next.modelUpdated)
+          assert.strictEqual(spy.directories.length, 2)
+          assert.deepStrictEqual(spy.files(), [])
+        }),
+      ),
+  )
+
+  it.effect(
+    "a round holds no update in memory: its state keeps ids, sample counts, byte counts and spills; each update goes to disk whole and is read back once, in bounded chunks; every client is sent the same model bytes",
+    () =>
+      withSpy(settings, (spy) =>
+        Effect.gen(function* () {
+          const { network } = yield* serverUp
+          const received: Array<Float32Array> = []
+          for (const id of ids) {
+            yield* scriptedClient(network, id, 1000, (round, model) => {
+              received.push(model)
+              return honestReplies[id]!(round, model)
+            })
+          }
+          const coordinator = yield* RoundCoordinator
+          const outcome = yield* coordinator.run(1, global, ids)
+          assert.deepStrictEqual(buffersIn(outcome.state), [])
+          assert.deepStrictEqual(
+            outcome.state.accepted.map((u) => Object.keys(u).sort()),
+            ids.map(() => ["bytes", "id", "samples", "spill"]),
+          )
+          assert.deepStrictEqual(
+            spy.created.map((c) => c.appended),
+            ids.map(() => paramCount * 4),
+          )
+          const readBack = new Map<string, number>()
+          for (const read of spy.reads) readBack.set(read.path, (readBack.get(read.path) ?? 0) + read.length)
+          assert.deepStrictEqual(
+            [...readBack.values()],
+            ids.map(() => paramCount * 4),
+          )
+          for (const read of spy.reads) assert.isAtMost(read.length, defaultAggregationChunk * 4)
+          assert.deepStrictEqual(
+            received.map(bitsOf),
+            ids.map(() => bitsOf(global)),
+          )
+          assert.deepStrictEqual(bitsOf(outcome.global), bitsOf(yield* fedAvg(ids.map(honestUpdate))))
+          assert.deepStrictEqual(spy.files(), [])
+        }),
+      ),
+  )
+
+  it.effect(
+    "an update the server cannot store is refused as not stored, never averaged, and the round still ends at once",
+    () =>
+      Effect.gen(function* () {
+        const spy = yield* spillSpy
+        const full = {
+          ...spy.service,
+          create: (dir: string) =>
+            Effect.flatMap(spy.service.create(dir), (writer) =>
+              Effect.fail(
+                new UpdateSpillError({ operation: "create", path: writer.spill.path, reason: "ENOSPC: disk full" }),
+              ),
+            ),
+        }
+        const { outcome } = yield* roundWith(honestReplies.c1!).pipe(
+          withServer(settings),
+          Effect.provideService(UpdateSpill, full),
+        )
+        assert.isFalse(outcome.modelUpdated)
+        assert.strictEqual(outcome.global, global)
+        assert.deepStrictEqual(
+          exclusionsOf(outcome).map((e) => e.reason),
+          ids.map(() => "rejected: not stored by the server: ENOSPC: disk full"),
+        )
+        assert.strictEqual(outcome.durationMs, 0)
+        assert.deepStrictEqual(spy.files(), [])
+      }).pipe(Effect.scoped),
   )
 })

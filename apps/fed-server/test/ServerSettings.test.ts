@@ -183,6 +183,50 @@ describe("server settings", () => {
     }),
   )
 
+  it.effect("--model takes softmax, 2nn or mlp:W1,W2,… and refuses a malformed one by name, saying what is wrong", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* server({})).model, "softmax")
+      for (const model of ["2nn", "mlp:200,200", "mlp:4096,3302", "mlp:64,32,16"]) {
+        assert.strictEqual((yield* server({ model })).model, model)
+      }
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        ["mlp:0", "hidden layer 1 has width 0; a width is an integer from 1 to 65,536"],
+        ["mlp:", "no hidden-layer widths after mlp: (e.g. mlp:200,200)"],
+        ["mlp:a,b", 'hidden layer 1 has width "a", not a positive integer (digits only)'],
+        ["mlp:200,,200", "hidden layer 2 has no width (an empty entry between commas)"],
+        [
+          "mlp:65536,65536",
+          "4,347,133,962 parameters (16.2 GiB of float32), more than the 536,870,912 (2 GiB) allowed",
+        ],
+        ["cnn", "expected softmax, 2nn or mlp:W1,W2,… (hidden-layer widths, e.g. mlp:200,200)"],
+      ]
+      for (const [model, reason] of cases) {
+        assert.strictEqual(
+          yield* failure(server({ model })),
+          `invalid setting model (from --model): invalid model name "${model}": ${reason}`,
+        )
+      }
+    }),
+  )
+
+  it.effect("--local-steps is absent by default (full local epochs) and refuses anything but a positive integer", () =>
+    Effect.gen(function* () {
+      const defaults = yield* server({})
+      assert.isFalse("localSteps" in defaults)
+      assert.isFalse("localSteps" in ServerSettings.reportConfig(defaults))
+      const capped = yield* server({ localSteps: "20", model: "mlp:4096,3302" })
+      assert.strictEqual(capped.localSteps, 20)
+      assert.strictEqual(ServerSettings.reportConfig(capped).localSteps, 20)
+      for (const bad of ["0", "-3", "2.5", "many", ""]) {
+        assert.match(
+          yield* failure(server({ localSteps: bad })),
+          /^invalid setting localSteps \(from --local-steps\): /,
+          bad,
+        )
+      }
+    }),
+  )
+
   it("reads --client-ids as trimmed ids without empty entries, the same list the server registers", () => {
     assert.deepStrictEqual(ServerSettings.clientIdList(" a, ,b ,"), ["a", "b"])
   })

@@ -23,6 +23,7 @@ import * as Training from "./Training.ts"
  * | `clients`      | 4          | K                                         |
  * | `rounds`       | 10         | R                                         |
  * | `epochs`       | 1          | local epochs E                            |
+ * | `maxSteps`     | none       | cap on local SGD steps per round          |
  * | `batchSize`    | 10         | local minibatch B                         |
  * | `learningRate` | 0.05       | local SGD step size                       |
  * | `seed`         | —          | shards, initial model, local shuffles     |
@@ -37,6 +38,7 @@ export interface Options {
   readonly clients?: number
   readonly rounds?: number
   readonly epochs?: number
+  readonly maxSteps?: number | undefined
   readonly batchSize?: number
   readonly learningRate?: number
 }
@@ -111,6 +113,7 @@ export const run = Effect.fnUntraced(function* <E = never, R = never>(
         indices: shards[k]!,
         seed: Training.roundSeed(options.seed, round, k),
         ...(options.epochs === undefined ? {} : { epochs: options.epochs }),
+        maxSteps: options.maxSteps,
         ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
         ...(options.learningRate === undefined ? {} : { learningRate: options.learningRate }),
       })

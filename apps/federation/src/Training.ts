@@ -15,11 +15,17 @@ import * as Model from "./Model.ts"
  * | option         | default | meaning                                                |
  * | -------------- | ------- | ------------------------------------------------------ |
  * | `epochs`       | 1       | passes over the local samples (McMahan et al.'s E)     |
+ * | `maxSteps`     | none    | cap on SGD steps (minibatches) across all epochs       |
  * | `batchSize`    | 10      | samples per SGD step (the paper's B = 10)              |
  * | `learningRate` | 0.05    | SGD step size                                          |
  * | `seed`         | —       | shuffles the samples each epoch; required              |
  * | `indices`      | all     | which samples of `data` are this client's              |
  * | `yieldEvery`   | 16      | SGD steps between yields to other fibers (heartbeats)  |
+ *
+ * `maxSteps` is the usual knob when a local epoch is too costly (a large
+ * model, a large shard): training stops after that many minibatches, even
+ * mid-epoch. Absent (or `undefined`), the epochs run in full, exactly as
+ * without the option.
  *
  * @since 0.1.0
  * @category models
@@ -27,6 +33,7 @@ import * as Model from "./Model.ts"
 export interface Options {
   readonly seed: number
   readonly epochs?: number
+  readonly maxSteps?: number | undefined
   readonly batchSize?: number
   readonly learningRate?: number
   readonly indices?: ArrayLike<number>
@@ -43,8 +50,10 @@ export const defaults = { epochs: 1, batchSize: 10, learningRate: 0.05, yieldEve
 
 /**
  * The outcome of local training: the new parameters (a fresh array; the input
- * is not modified), how many samples they were trained on (FedAvg's `n_k`),
- * the SGD steps taken and the mean minibatch loss of the last epoch.
+ * is not modified), how many samples they were trained on (FedAvg's `n_k`:
+ * the client's sample count, also when `maxSteps` stopped it before it saw
+ * them all), the SGD steps taken and the mean minibatch loss of the last
+ * epoch (of its steps taken, when `maxSteps` cut it short).
  *
  * @since 0.1.0
  * @category models
@@ -80,6 +89,10 @@ const validate = Effect.fnUntraced(function* (options: Options, available: numbe
   if (!Number.isInteger(epochs) || epochs < 0) {
     return yield* new InvalidTrainingOptions({ field: "epochs", reason: `${epochs} is not a non-negative integer` })
   }
+  const maxSteps = options.maxSteps ?? Number.POSITIVE_INFINITY
+  if (options.maxSteps !== undefined && (!Number.isInteger(maxSteps) || maxSteps < 1)) {
+    return yield* new InvalidTrainingOptions({ field: "maxSteps", reason: `${maxSteps} is not a positive integer` })
+  }
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     return yield* new InvalidTrainingOptions({ field: "batchSize", reason: `${batchSize} is not a positive integer` })
   }
@@ -104,13 +117,14 @@ const validate = Effect.fnUntraced(function* (options: Options, available: numbe
       }
     }
   }
-  return { epochs, batchSize, learningRate, yieldEvery }
+  return { epochs, maxSteps, batchSize, learningRate, yieldEvery }
 })
 
 /**
  * Runs `epochs` passes of minibatch SGD (`params ← params − lr · ∇`, mean
  * cross-entropy per batch, the last batch of an epoch may be smaller) over the
- * chosen samples of `data`, reshuffled each epoch from `seed`. The same inputs
+ * chosen samples of `data`, reshuffled each epoch from `seed`, stopping after
+ * `maxSteps` minibatches when that comes first. The same inputs
  * give bit-identical outputs. Yields to other fibers every `yieldEvery`
  * steps, so a client's heartbeat keeps beating while it trains, and can be
  * interrupted there.
@@ -132,7 +146,7 @@ export const train = Effect.fnUntraced(function* (
   options: Options,
 ): Effect.fn.Return<Trained, InvalidTrainingOptions | Model.ParamCountMismatch> {
   yield* Model.checkParams(model, params)
-  const { epochs, batchSize, learningRate, yieldEvery } = yield* validate(options, data.count)
+  const { epochs, maxSteps, batchSize, learningRate, yieldEvery } = yield* validate(options, data.count)
   const order = options.indices === undefined ? Prng.range(data.count) : Uint32Array.from(options.indices)
   const n = order.length
   const weights = params.slice()
@@ -140,11 +154,11 @@ export const train = Effect.fnUntraced(function* (
   const prng = Prng.make(Prng.mixSeed(options.seed, 0x7a1))
   let steps = 0
   let lastEpochLoss = 0
-  for (let epoch = 0; epoch < epochs; epoch++) {
+  for (let epoch = 0; epoch < epochs && steps < maxSteps; epoch++) {
     Prng.shuffle(prng, order)
     let epochLoss = 0
     let batches = 0
-    for (let start = 0; start < n; start += batchSize) {
+    for (let start = 0; start < n && steps < maxSteps; start += batchSize) {
       const batch = order.subarray(start, Math.min(n, start + batchSize))
       epochLoss += model.lossAndGradient(weights, data, batch, grad).loss
       for (let i = 0; i < weights.length; i++) weights[i] = weights[i]! - learningRate * grad[i]!

@@ -3,6 +3,7 @@
  */
 export * as Dataset from "./Dataset.ts"
 export * as FedAvg from "./FedAvg.ts"
+export * as Mlp from "./Mlp.ts"
 export * as Mnist from "./Mnist.ts"
 export * as Model from "./Model.ts"
 export * as Partition from "./Partition.ts"

@@ -46,6 +46,22 @@ describe("Simulation", () => {
     }),
   )
 
+  it.effect("runs an mlp: model, each client capped at maxSteps per round (a cap above an epoch changes nothing)", () =>
+    Effect.gen(function* () {
+      const split = yield* small
+      const options = { seed: 1, rounds: 1, model: "mlp:32" as const, learningRate: 0.1 }
+      // 2,000 samples over 4 clients, B = 10: 50 steps per client per round.
+      const full = yield* Simulation.run(split, options)
+      assert.strictEqual(full.params.length, 785 * 32 + 33 * 10)
+      assert.isAtLeast(full.rounds[0]!.accuracy, 0.6)
+      const capped = yield* Simulation.run(split, { ...options, maxSteps: 5 })
+      assert.notDeepEqual(capped.params, full.params)
+      assert.isBelow(capped.rounds[0]!.accuracy, full.rounds[0]!.accuracy)
+      const above = yield* Simulation.run(split, { ...options, maxSteps: 50 })
+      assert.deepStrictEqual(above.params, full.params)
+    }),
+  )
+
   it.effect("fails with InvalidPartition instead of training when there are no clients", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(Simulation.run(yield* small, { seed: 1, clients: 0 }))

@@ -4,7 +4,7 @@ import * as Dataset from "../src/Dataset.ts"
 import * as Softmax from "../src/Softmax.ts"
 import * as Training from "../src/Training.ts"
 import * as TwoNN from "../src/TwoNN.ts"
-import { mnist, synthetic } from "./fixtures.ts"
+import { mnist, sha256, synthetic } from "./fixtures.ts"
 
 const small = Effect.gen(function* () {
   return yield* Dataset.split(yield* mnist, { seed: 2, trainSize: 1000, testSize: 500 })
@@ -35,6 +35,54 @@ describe("Training", () => {
       assert.isAtMost(model.evaluate(initial, test).accuracy, 0.2)
       const trained = yield* Training.train(model, initial, train, { seed: 1, learningRate: 0.1 })
       assert.isAtLeast(model.evaluate(trained.params, test).accuracy, 0.75)
+    }),
+  )
+
+  it.effect("trains softmax exactly as before the step cap existed (pinned hash of a seeded run)", () =>
+    Effect.gen(function* () {
+      const { train, test } = yield* small
+      const model = Softmax.make()
+      const trained = yield* Training.train(model, model.init(1), train, { seed: 1, epochs: 2, learningRate: 0.05 })
+      assert.strictEqual(sha256(trained.params), "e5a6efb6d1241da06c046a9b3e9207446e24dbff99d0e389f4190734c27403ca")
+      assert.deepStrictEqual([trained.steps, trained.loss], [200, 0.6851145408841194])
+      assert.strictEqual(model.evaluate(trained.params, test).accuracy, 0.832)
+    }),
+  )
+
+  it.effect("maxSteps stops after that many minibatches, even mid-epoch, still counting every sample", () =>
+    Effect.gen(function* () {
+      const data = synthetic(200)
+      const model = TwoNN.make({ hidden: 8 })
+      const initial = model.init(3)
+      const options = { seed: 4, epochs: 3, batchSize: 10 } // 20 steps per epoch, 60 in all
+      const capped = yield* Training.train(model, initial, data, { ...options, maxSteps: 25 })
+      assert.deepStrictEqual([capped.steps, capped.samples], [25, 200])
+      // A cap at an epoch's end is that many epochs, bit for bit (the same shuffles, the same steps).
+      const oneEpoch = yield* Training.train(model, initial, data, { ...options, epochs: 1 })
+      const capped20 = yield* Training.train(model, initial, data, { ...options, maxSteps: 20 })
+      assert.strictEqual(capped20.steps, 20)
+      assert.strictEqual(sha256(capped20.params), sha256(oneEpoch.params))
+      assert.strictEqual(capped20.loss, oneEpoch.loss)
+      // Five steps more than one epoch moved the weights further, five fewer than two epochs less far.
+      const twoEpochs = yield* Training.train(model, initial, data, { ...options, epochs: 2 })
+      assert.notStrictEqual(sha256(capped.params), sha256(oneEpoch.params))
+      assert.notStrictEqual(sha256(capped.params), sha256(twoEpochs.params))
+    }),
+  )
+
+  it.effect("without maxSteps, or with one above the steps of all epochs, trains exactly as uncapped", () =>
+    Effect.gen(function* () {
+      const data = synthetic(200)
+      const model = TwoNN.make({ hidden: 8 })
+      const initial = model.init(3)
+      const options = { seed: 4, epochs: 3, batchSize: 10 }
+      const uncapped = yield* Training.train(model, initial, data, options)
+      assert.strictEqual(uncapped.steps, 60)
+      for (const maxSteps of [undefined, 60, 61, 1_000_000]) {
+        const trained = yield* Training.train(model, initial, data, { ...options, maxSteps })
+        assert.strictEqual(sha256(trained.params), sha256(uncapped.params), `maxSteps ${maxSteps}`)
+        assert.deepStrictEqual([trained.steps, trained.loss], [60, uncapped.loss])
+      }
     }),
   )
 
@@ -123,6 +171,10 @@ describe("Training", () => {
         [{ seed: 1, learningRate: 0 }, "learningRate"],
         [{ seed: 1, learningRate: Number.NaN }, "learningRate"],
         [{ seed: 1, yieldEvery: 0 }, "yieldEvery"],
+        [{ seed: 1, maxSteps: 0 }, "maxSteps"],
+        [{ seed: 1, maxSteps: -1 }, "maxSteps"],
+        [{ seed: 1, maxSteps: 2.5 }, "maxSteps"],
+        [{ seed: 1, maxSteps: Number.NaN }, "maxSteps"],
         [{ seed: 1, indices: [0, 10] }, "indices"],
         [{ seed: 1, indices: [-1] }, "indices"],
       ]

@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Dataset from "../src/Dataset.ts"
+import * as Training from "../src/Training.ts"
 import * as TwoNN from "../src/TwoNN.ts"
-import { lcg, synthetic } from "./fixtures.ts"
+import { lcg, mnist, sha256, synthetic } from "./fixtures.ts"
 import { compareGradient, crossEntropy, type ReferenceLoss, sampleCoordinates } from "./gradientCheck.ts"
 
 // Dense, obviously-correct float64 784-H-H-10 ReLU network over the documented layout.
@@ -121,6 +122,27 @@ describe("TwoNN", () => {
         mismatches.map((m) => m.coordinate),
         [target],
       )
+    }),
+  )
+
+  // Hashes computed by the 2NN's own kernel before it became the two-hidden-layer case of the
+  // general perceptron (Mlp): "2nn" must keep its initial weights, gradients, training and
+  // accuracy bit for bit, whatever the refactoring.
+  it.effect("gives the same initial weights, gradient, seeded training run and accuracy as before Mlp existed", () =>
+    Effect.gen(function* () {
+      const { train, test } = yield* Dataset.split(yield* mnist, { seed: 2, trainSize: 1000, testSize: 500 })
+      const model = TwoNN.make()
+      assert.strictEqual(sha256(model.init(42)), "8808e0e04b3b396b641263003408dd6ceb65b5f594b9bbbdff681d41f021dc54")
+      const { loss, grad } = model.lossAndGradient(model.init(3), train, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+      assert.strictEqual(sha256(grad), "eab6b4660e84373077a8716516df3e6979ed360a2ebbe0acfa6647ddf6c94a13")
+      assert.strictEqual(loss, 2.6414056681518208)
+      const trained = yield* Training.train(model, model.init(1), train, { seed: 1, learningRate: 0.1 })
+      assert.strictEqual(sha256(trained.params), "ba144f42764f16afe8b6072fa64b6ed7e7cf5aeb0e88c7512422e93a7f14451a")
+      assert.deepStrictEqual([trained.steps, trained.loss], [100, 1.0850567940013096])
+      assert.strictEqual(model.evaluate(trained.params, test).accuracy, 0.846)
+      const narrow = TwoNN.make({ hidden: 5 })
+      const small = yield* Training.train(narrow, narrow.init(11), synthetic(40), { seed: 3, epochs: 2 })
+      assert.strictEqual(sha256(small.params), "c9dffcc8af7bfbaacf99c5f0798306c37b651f68f0b83883c313b352dacb82b0")
     }),
   )
 })

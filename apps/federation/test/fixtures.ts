@@ -1,7 +1,9 @@
+import { createHash } from "node:crypto"
 import { NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
 import * as Dataset from "../src/Dataset.ts"
 import * as Mnist from "../src/Mnist.ts"
+import * as Weights from "../src/Weights.ts"
 
 /** The real MNIST digits, loaded once per test file (Node's file system provided, as an app would). */
 export const mnist = Effect.succeed(await Effect.runPromise(Mnist.load.pipe(Effect.provide(NodeServices.layer))))
@@ -37,3 +39,7 @@ export const synthetic = (count: number, seed = 7): Dataset.Dataset => {
 /** The index encoded by `synthetic` in sample `i` of `data`. */
 export const sampleId = (data: Dataset.Dataset, i: number): number =>
   Math.round(data.images[i * Dataset.pixels]! * 255) + 256 * Math.round(data.images[i * Dataset.pixels + 1]! * 255)
+
+/** SHA-256 (hex) of parameters as their wire bytes (little-endian float32), the hash the server reports. */
+export const sha256 = (params: Float32Array): string =>
+  createHash("sha256").update(Weights.encode(params)).digest("hex")

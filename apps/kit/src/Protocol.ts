@@ -44,7 +44,11 @@ export const Join = Schema.TaggedStruct("join", {
 })
 
 /**
- * The settings a client trains with, decided by the server.
+ * The settings a client trains with, decided by the server: the model (any
+ * `Model.Name`, `mlp:W1,W2,…` included), the local epochs, and
+ * `localSteps`, the most SGD steps (minibatches) a client takes per round
+ * (absent: the epochs run in full; a welcome from a server that predates it
+ * has none, and decodes unchanged).
  *
  * @since 0.1.0
  * @category messages
@@ -53,6 +57,8 @@ export const Welcome = Schema.TaggedStruct("welcome", {
   id: Schema.String,
   model: Model.Name,
   localEpochs: Schema.Int,
+  /** Cap on SGD steps per round (`--local-steps`); absent = every step of the local epochs. */
+  localSteps: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
   batchSize: Schema.Int,
   learningRate: Schema.Number,
   heartbeatIntervalMs: Schema.Number,

@@ -22,6 +22,19 @@ describe("Protocol", () => {
           ackProgressTimeoutMs: 600,
           checkIntervalMs: 100,
         },
+        {
+          _tag: "welcome",
+          id: "c2",
+          model: "mlp:4096,3302",
+          localEpochs: 1,
+          localSteps: 20,
+          batchSize: 10,
+          learningRate: 0.05,
+          heartbeatIntervalMs: 200,
+          heartbeatTimeoutMs: 1000,
+          ackProgressTimeoutMs: 600,
+          checkIntervalMs: 100,
+        },
         { _tag: "training-completed", finalAccuracy: 0.9, rounds: 10 },
       ]
       for (const message of messages) {
@@ -48,6 +61,58 @@ describe("Protocol", () => {
       // Heartbeats are the heartbeat package's own messages, not part of this protocol.
       const beat = yield* Effect.flip(Protocol.fromEnvelope(Envelope.make("heartbeat", { from: "c1", seq: 1 }), "c9"))
       assert.strictEqual(beat._tag, "DecodeError")
+    }),
+  )
+
+  it.effect("a welcome without localSteps (from a server before --local-steps) still decodes, with no cap", () =>
+    Effect.gen(function* () {
+      const body = {
+        _tag: "welcome",
+        id: "c1",
+        model: "2nn",
+        localEpochs: 1,
+        batchSize: 10,
+        learningRate: 0.1,
+        heartbeatIntervalMs: 200,
+        heartbeatTimeoutMs: 1000,
+        ackProgressTimeoutMs: 600,
+        checkIntervalMs: 100,
+      }
+      const message = yield* Protocol.fromEnvelope(Envelope.make("welcome", body), "server")
+      assert.strictEqual(message._tag, "welcome")
+      if (message._tag === "welcome") {
+        assert.isFalse("localSteps" in message)
+        assert.strictEqual(message.model, "2nn")
+      }
+    }),
+  )
+
+  it.effect("a welcome with a bad model name or a non-positive localSteps is a DecodeError naming the field", () =>
+    Effect.gen(function* () {
+      const body = {
+        _tag: "welcome",
+        id: "c1",
+        model: "softmax",
+        localEpochs: 1,
+        batchSize: 10,
+        learningRate: 0.1,
+        heartbeatIntervalMs: 200,
+        heartbeatTimeoutMs: 1000,
+        ackProgressTimeoutMs: 600,
+        checkIntervalMs: 100,
+      }
+      const badModel = yield* Effect.flip(
+        Protocol.fromEnvelope(Envelope.make("welcome", { ...body, model: "mlp:200,,200" }), "server"),
+      )
+      assert.strictEqual(badModel._tag, "DecodeError")
+      assert.include(badModel.message, "hidden layer 2 has no width")
+      for (const localSteps of [0, -1, 2.5]) {
+        const bad = yield* Effect.flip(
+          Protocol.fromEnvelope(Envelope.make("welcome", { ...body, localSteps }), "server"),
+        )
+        assert.strictEqual(bad._tag, "DecodeError")
+        assert.include(bad.message, "localSteps", String(localSteps))
+      }
     }),
   )
 

@@ -255,8 +255,8 @@ export class TransferTooLarge extends Schema.TaggedError<TransferTooLarge>()("Tr
 }) {}
 
 /**
- * Options of `collect`: the `Settings` (idle timeout, completion grace,
- * expected size) and
+ * Options of `collect` and `forEach`: the `Settings` (idle timeout,
+ * completion grace, expected size) and
  *
  * - `maxBytes`: the most bytes accepted (required: a bound the receiver
  *   chooses);
@@ -277,43 +277,44 @@ export interface CollectOptions extends Settings {
 }
 
 /**
- * Reads a byte stream into one buffer under a tracker, on the `Clock`: fails
- * with `TransferDidNotStart` when no first chunk arrives within `idleTimeout`,
- * with `TransferIdle` as soon as no chunk arrives within `idleTimeout` of the
- * last one, with `TransferTooLarge` past `maxBytes` (calling `abort` in each
- * case), and with the stream's own error. It succeeds when the stream ends,
- * or, with `expectedBytes`, `completionGrace` after they are all in if the
- * end does not come (see `check`). Interrupted while the transfer is
- * in progress, it reports `TransferAbandoned`. Each give-up is logged,
- * counted (`StallMetrics.transfersIdle`, `transfersAbandoned`) and passed to
- * `onEvent`.
+ * Reads a byte stream chunk by chunk under a tracker, on the `Clock`, and
+ * hands each chunk to `f` instead of keeping it: the receiver holds one chunk
+ * at a time, whatever the transfer's size (a large model streamed to disk or
+ * through a checksum). It gives up exactly as {@link collect} does
+ * (`TransferDidNotStart`, `TransferIdle`, `TransferTooLarge` before `f` sees
+ * the chunk that crosses `maxBytes`, calling `abort`; `TransferAbandoned`
+ * when interrupted mid-transfer), fails with the stream's or `f`'s own error
+ * (without aborting: the caller decides), and succeeds with the number of
+ * bytes read. Progress counts when a chunk arrives, so a slow `f` does not
+ * make the sender look idle.
  *
  * @example
  * ```ts
  * import type { Connection } from "@fedguard/transport"
  * import { TransferTracker } from "@fedguard/stall-guard"
+ * import { Effect } from "effect"
  *
  * declare const transfer: Connection.IncomingTransfer
- * const update = TransferTracker.collect(transfer.bytes, {
+ * declare const hash: { update: (bytes: Uint8Array) => void }
+ * const bytes = TransferTracker.forEach(transfer.bytes, (chunk) => Effect.sync(() => hash.update(chunk)), {
  *   idleTimeout: "60 seconds",
- *   maxBytes: 4 * 1024 * 1024,
- *   expectedBytes: transfer.totalBytes ?? undefined,
+ *   maxBytes: 1024 * 1024 * 1024,
  *   abort: transfer.abort,
  * })
  * ```
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category combinators
  */
-export const collect = <E>(
+export const forEach = <E, E2, R>(
   stream: Stream.Stream<Uint8Array, E>,
+  f: (chunk: Uint8Array) => Effect.Effect<void, E2, R>,
   options: CollectOptions,
-): Effect.Effect<Uint8Array, E | TransferIdle | TransferDidNotStart | TransferTooLarge> =>
+): Effect.Effect<number, E | E2 | TransferIdle | TransferDidNotStart | TransferTooLarge, R> =>
   Effect.gen(function* () {
     const clock = yield* Clock.Clock
     const now = () => clock.currentTimeMillisUnsafe()
     let transfer = start(now(), options)
-    const parts: Array<Uint8Array> = []
 
     const giveUp = <X>(error: X, event: StallEvent.TransferIdle | undefined) =>
       Effect.gen(function* () {
@@ -327,15 +328,14 @@ export const collect = <E>(
       })
 
     const consume = Stream.runForEach(stream, (chunk) =>
-      Effect.suspend(() => {
+      Effect.suspend((): Effect.Effect<void, E2 | TransferTooLarge, R> => {
         const bytes = transfer.bytes + chunk.byteLength
         if (bytes > options.maxBytes) {
           transfer = fail(transfer, now(), `more than ${options.maxBytes} bytes`)
           return giveUp(new TransferTooLarge({ bytes, maxBytes: options.maxBytes }), undefined)
         }
-        parts.push(chunk)
         transfer = progress(transfer, bytes, now())
-        return Effect.void
+        return f(chunk)
       }),
     ).pipe(
       Effect.tap(() => Effect.sync(() => (transfer = complete(transfer, now())))),
@@ -395,7 +395,48 @@ export const collect = <E>(
         }),
       ),
     )
-    return concat(parts)
+    return transfer.bytes
+  })
+
+/**
+ * Reads a byte stream into one buffer under a tracker, on the `Clock`: fails
+ * with `TransferDidNotStart` when no first chunk arrives within `idleTimeout`,
+ * with `TransferIdle` as soon as no chunk arrives within `idleTimeout` of the
+ * last one, with `TransferTooLarge` past `maxBytes` (calling `abort` in each
+ * case), and with the stream's own error. It succeeds when the stream ends,
+ * or, with `expectedBytes`, `completionGrace` after they are all in if the
+ * end does not come (see `check`). Interrupted while the transfer is
+ * in progress, it reports `TransferAbandoned`. Each give-up is logged,
+ * counted (`StallMetrics.transfersIdle`, `transfersAbandoned`) and passed to
+ * `onEvent`. It is {@link forEach} keeping every chunk; a receiver that
+ * must not hold a whole transfer uses `forEach`.
+ *
+ * @example
+ * ```ts
+ * import type { Connection } from "@fedguard/transport"
+ * import { TransferTracker } from "@fedguard/stall-guard"
+ *
+ * declare const transfer: Connection.IncomingTransfer
+ * const update = TransferTracker.collect(transfer.bytes, {
+ *   idleTimeout: "60 seconds",
+ *   maxBytes: 4 * 1024 * 1024,
+ *   expectedBytes: transfer.totalBytes ?? undefined,
+ *   abort: transfer.abort,
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const collect = <E>(
+  stream: Stream.Stream<Uint8Array, E>,
+  options: CollectOptions,
+): Effect.Effect<Uint8Array, E | TransferIdle | TransferDidNotStart | TransferTooLarge> =>
+  Effect.suspend(() => {
+    const parts: Array<Uint8Array> = []
+    return forEach(stream, (chunk) => Effect.sync(() => void parts.push(chunk)), options).pipe(
+      Effect.map(() => concat(parts)),
+    )
   })
 
 const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {

@@ -246,3 +246,72 @@ describe("TransferTracker.collect", () => {
     }),
   )
 })
+
+describe("TransferTracker.forEach", () => {
+  const consume = (
+    stream: Stream.Stream<Uint8Array, Broken>,
+    options: Partial<TransferTracker.CollectOptions> = {},
+  ) => {
+    const seen: Array<number> = []
+    const aborts: Array<string> = []
+    const fiber = Effect.forkChild(
+      TransferTracker.forEach(stream, (chunk) => Effect.sync(() => void seen.push(chunk.byteLength)), {
+        idleTimeout: "60 seconds",
+        maxBytes: 1000,
+        abort: (reason) => Effect.sync(() => void aborts.push(reason)),
+        ...options,
+      }),
+    )
+    return Effect.map(fiber, (fiber) => ({ fiber, seen, aborts }))
+  }
+
+  it.effect("hands each chunk over as it arrives and succeeds with the byte count, keeping nothing", () =>
+    Effect.gen(function* () {
+      const input = yield* feed
+      const { fiber, seen } = yield* consume(input.stream)
+      yield* input.send(100)
+      assert.deepStrictEqual(seen, [100])
+      yield* input.send(50)
+      yield* input.end
+      assert.strictEqual(yield* Fiber.join(fiber), 150)
+      assert.deepStrictEqual(seen, [100, 50])
+    }),
+  )
+
+  it.effect("gives up past maxBytes before the chunk that crosses it reaches the consumer", () =>
+    Effect.gen(function* () {
+      const input = yield* feed
+      const { fiber, seen, aborts } = yield* consume(input.stream)
+      yield* input.send(600)
+      yield* input.send(401)
+      failureOf(yield* ended(fiber), "TransferTooLarge")
+      assert.deepStrictEqual(seen, [600])
+      assert.strictEqual(aborts.length, 1)
+    }),
+  )
+
+  it.effect(
+    "is idle 60 s after the last chunk, not before, and fails with the consumer's own error without aborting",
+    () =>
+      Effect.gen(function* () {
+        const input = yield* feed
+        const { fiber, aborts } = yield* consume(input.stream)
+        yield* input.send(10)
+        yield* TestClock.adjust(60_000 - 1)
+        assert.isTrue(yield* isRunning(fiber))
+        yield* TestClock.adjust(1)
+        failureOf(yield* ended(fiber), "TransferIdle")
+        assert.strictEqual(aborts.length, 1)
+
+        const refused = yield* feed
+        const failing = yield* Effect.forkChild(
+          TransferTracker.forEach(refused.stream, () => Effect.fail(broken), {
+            maxBytes: 1000,
+            abort: () => Effect.die("must not abort"),
+          }),
+        )
+        yield* refused.send(10)
+        assert.deepStrictEqual(yield* ended(failing), Exit.fail(broken))
+      }),
+  )
+})
