@@ -152,6 +152,7 @@ export const run = (
     // is refused before any lock file is created next to it), released when the run ends.
     Effect.provide(Layer.effectDiscard(StateLock.acquire(settings.state))),
     Effect.provide(JobStore.layerSqlite({ path: settings.state })),
+    Effect.provide(Layer.effectDiscard(StateLock.checkWritable(settings.state))),
     Effect.catchTags({
       StateInUse: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),
       StateLockFailed: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),

@@ -131,7 +131,7 @@ export const storedSpecOf = (settings: ServerSettings.ServerSettings): StoredSpe
 })
 
 const decodeStored = Schema.decodeUnknownOption(StoredSpec)
-const decodeRound = Schema.decodeUnknownSync(Report.Round)
+const decodeRound = Schema.decodeUnknownEffect(Report.Round)
 const decodeClient = Schema.decodeUnknownOption(Report.Client)
 
 const shown = (value: unknown) => (value === undefined ? "none" : JSON.stringify(value))
@@ -248,7 +248,19 @@ export const plan = Effect.fnUntraced(function* (
  */
 export const roundsOf = Effect.fnUntraced(function* (jobId: string) {
   const store = yield* JobStore.JobStore
-  return (yield* store.rounds(jobId)).map((row) => decodeRound(row.record))
+  const rows = yield* store.rounds(jobId)
+  return yield* Effect.forEach(rows, (row) =>
+    decodeRound(row.record).pipe(
+      Effect.mapError(
+        (error) =>
+          new JobStore.StoreFailure({
+            path: "state file",
+            operation: `reading the record of round ${row.round} of job ${jobId}`,
+            cause: error.message,
+          }),
+      ),
+    ),
+  )
 })
 
 /**

@@ -17,6 +17,7 @@
  * @since 0.3.0
  */
 
+import { accessSync, constants, existsSync } from "node:fs"
 import { DatabaseSync } from "node:sqlite"
 import { Effect, Schema } from "effect"
 
@@ -117,3 +118,20 @@ export const acquire = (path: string) =>
             db.close()
           }),
       )
+
+/**
+ * Checks that the state file at `path` (when it exists; nothing for
+ * `:memory:`) can be written, before anything listens: a read-only state
+ * file would otherwise be found out only at the first commit, after a whole
+ * round.
+ *
+ * @since 0.3.0
+ * @category locking
+ */
+export const checkWritable = (path: string) =>
+  Effect.try({
+    try: () => {
+      if (path !== ":memory:" && existsSync(path)) accessSync(path, constants.R_OK | constants.W_OK)
+    },
+    catch: () => new StateLockFailed({ path, reason: "the state file is not writable by this user" }),
+  })

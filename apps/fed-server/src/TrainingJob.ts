@@ -136,6 +136,25 @@ const awaitExpected = (d: Deps, expected = d.settings.expectedClients) =>
     return joined
   })
 
+// Waits until every client of `ids` is alive and holds a session (at most the join timeout), and
+// at least the quorum is; says so when the timeout passes first.
+const awaitClients = (d: Deps, ids: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const { settings, liveness, directory, events, joinTimeout } = d
+    const back = Effect.gen(function* () {
+      while (true) {
+        const alive = new Set<string>(yield* liveness.alive)
+        const sessions = new Set((yield* directory.sessions).map((session) => session.id))
+        if (ids.every((id) => alive.has(id) && sessions.has(id)) && alive.size >= settings.minClients) return
+        yield* Effect.sleep("20 millis")
+      }
+    })
+    const joined = yield* back.pipe(Effect.timeoutOption(joinTimeout), Effect.map(Option.isSome))
+    if (!joined) {
+      yield* events.publish(new ServerEvent.JoinTimedOut({ online: yield* liveness.aliveCount, expected: ids.length }))
+    }
+  })
+
 const lifecycleOf = (d: Deps, plan: JobRecord.Plan, enrolled: ReadonlyArray<string>, allJoined: boolean) => {
   const { settings, liveness, directory, events, store } = d
   return JobLifecycle.make(
@@ -248,10 +267,13 @@ const resume = Effect.fnUntraced(function* (d: Deps, plan: JobRecord.Plan) {
       .pause(`the server restarted after round ${afterRound}; waiting for clients`)
       .pipe(Effect.mapError(illegal))
   }
-  // The clients that were online when the last round committed come back by themselves; one that
-  // was already gone is not waited for (the quorum still is).
-  const wereOnline = plan.clients.filter((client) => client.state === "online").length
-  yield* awaitExpected(d, Math.min(settings.expectedClients, Math.max(settings.minClients, wereOnline)))
+  // The clients that were online when the last round committed come back by themselves: the job
+  // goes on once each of them is back (by id, so the same participants train the next round as
+  // would have without the restart), or at the join timeout. One already gone is not waited for.
+  // Before any commit no client is known: the expected clients are waited for, as at launch.
+  const wereOnline = plan.clients.filter((client) => client.state === "online").map((client) => client.id)
+  if (wereOnline.length === 0) yield* awaitExpected(d)
+  else yield* awaitClients(d, wereOnline)
   yield* job
     .resume(`resumed after round ${afterRound} with ${yield* liveness.aliveCount} client(s)`)
     .pipe(Effect.mapError(illegal))
@@ -273,7 +295,7 @@ function rounds(
     for (let round = start.round + 1; round <= settings.rounds; round++) {
       const stored = yield* store.job(plan.jobId).pipe(Effect.mapError(storeFailed(plan.jobId)))
       if (JobStatus.isTerminal(stored.state as JobStatus.JobStatus)) return yield* stop(d, plan, stored.state)
-      const participants = yield* participantsOf(d, round, job)
+      const participants = yield* participantsOf(d, plan, round, job)
       const record = yield* runRound(d, plan, round, participants, global, test)
       // A job aborted while its round ran: the round is not committed (the store refuses it).
       const committed = yield* store
@@ -303,6 +325,17 @@ function cleanedUp(d: Deps, event: MemoryCleanupEvent.CleanupCompleted) {
   )
 }
 
+// Fails (through `stop`) once the job is finished in the state file; checked every second.
+function endedInStore(d: Deps, plan: JobRecord.Plan) {
+  return Effect.gen(function* () {
+    while (true) {
+      yield* Effect.sleep("1 second")
+      const stored = yield* d.store.job(plan.jobId).pipe(Effect.mapError(storeFailed(plan.jobId)))
+      if (JobStatus.isTerminal(stored.state as JobStatus.JobStatus)) return yield* stop(d, plan, stored.state)
+    }
+  })
+}
+
 // The job ended in the state file while it ran (`fed-server abort`): say farewell with what was
 // committed, and fail. `discarded`: the round that ran but was not committed.
 function stop(d: Deps, plan: JobRecord.Plan, state: string, discarded?: number) {
@@ -322,7 +355,7 @@ function stop(d: Deps, plan: JobRecord.Plan, state: string, discarded?: number) 
 
 // Participants: alive for the tracker and holding a session. Below the quorum, or with no one
 // to train, the round waits (and says so, and the job is paused) instead of running empty.
-function participantsOf(d: Deps, round: number, job: JobLifecycle.Job) {
+function participantsOf(d: Deps, plan: JobRecord.Plan, round: number, job: JobLifecycle.Job) {
   const { settings, liveness, directory, events } = d
   return Effect.gen(function* () {
     while (true) {
@@ -330,7 +363,9 @@ function participantsOf(d: Deps, round: number, job: JobLifecycle.Job) {
       if (online < settings.minClients) {
         yield* events.publish(new ServerEvent.RoundPaused({ round, online, minClients: settings.minClients }))
         yield* job.pause(`${online} of ${settings.minClients} clients online before round ${round}`).pipe(Effect.ignore)
-        yield* liveness.awaitAlive(settings.minClients)
+        // An operator may abort the job while it waits for its quorum: the state file is read every
+        // second meanwhile, so the wait ends then too.
+        yield* Effect.raceFirst(liveness.awaitAlive(settings.minClients), endedInStore(d, plan))
         continue
       }
       const alive = new Set(yield* liveness.alive)
@@ -450,14 +485,24 @@ function finish(d: Deps, plan: JobRecord.Plan, job: JobLifecycle.Job, global: Fl
       Effect.provideService(JobStore.JobStore, store),
       Effect.mapError(storeFailed(plan.jobId)),
     )
-    yield* job.complete(`all ${settings.rounds} rounds committed`).pipe(Effect.ignore)
     const finalAccuracy = rounds.at(-1)?.testAccuracy ?? 0
+    // The farewell first, then `completed`: a server killed between the two restarts on a job with
+    // every round committed, and says farewell again, instead of starting a new job for clients
+    // still waiting for the end of this one.
     const completed = yield* farewell(d, rounds.length, finalAccuracy)
-    yield* events.publish(new ServerEvent.TrainingCompleted({ finalAccuracy, rounds: rounds.length }))
     yield* saveClients(d, plan, completed)
+    yield* job.complete(`all ${settings.rounds} rounds committed`).pipe(Effect.ignore)
+    yield* events.publish(new ServerEvent.TrainingCompleted({ finalAccuracy, rounds: rounds.length }))
     const clients = yield* clientRecords(d, plan, completed)
     const cleanups = yield* Ref.get(d.cleanups)
-    return { rounds, clients, finalAccuracy, finalModelSha256: sha256(global), cleanups }
+    // Cleanups are this process's (not kept in the state file): listed only when there were some.
+    return {
+      rounds,
+      clients,
+      finalAccuracy,
+      finalModelSha256: sha256(global),
+      ...(cleanups.length === 0 ? {} : { cleanups }),
+    }
   })
 }
 /**

@@ -318,6 +318,91 @@ describe("TrainingJob and the state file (TestClock, in-memory transport and sto
       ),
   )
 
+  it.effect("a job aborted while it waits for its quorum stops within a second, without waiting for the quorum", () =>
+    Effect.gen(function* () {
+      const dataset = yield* test
+      const { network, seen } = yield* serverUp
+      const job = yield* TrainingJob
+      const store = yield* JobStore.JobStore
+      yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
+      // c1 takes the model of round 1 and never answers; it dies mid-round, so round 2 waits for the quorum.
+      yield* scriptedClient(network, "c1", 1000, () => [])
+      const plan = yield* job.prepare
+      const running = yield* Effect.forkChild(job.run(dataset))
+      yield* until(seen, (e) => e._tag === "RoundStarted" && e.round === 1)
+      yield* network.kill("c1")
+      yield* until(seen, (e) => e._tag === "RoundPaused" && e.round === 2)
+      yield* store.recordTransition(plan.jobId, "paused", "aborted", "operator")
+      yield* TestClock.adjust("999 millis")
+      yield* settle()
+      assert.isUndefined(running.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      const exit = yield* Fiber.await(running)
+      assert.match(String(Exit.isFailure(exit) ? exit.cause : ""), /aborted in the state file while running/)
+      assert.isFalse(seen.some((e) => e._tag === "RoundStarted" && e.round === 2))
+    }).pipe(
+      withServer(
+        settingsWith({
+          expectedClients: "2",
+          minClients: "2",
+          rounds: "4",
+          heartbeatTimeout: "20m",
+          roundTimeout: "25m",
+        }),
+      ),
+    ),
+  )
+
+  it.effect(
+    "a resumed job waits for the clients that were online by id (not any two), and records completed only after the farewell",
+    () =>
+      Effect.gen(function* () {
+        const dataset = yield* test
+        const { network, seen } = yield* serverUp
+        const job = yield* TrainingJob
+        const store = yield* JobStore.JobStore
+        const died = yield* diedAfter(2)
+        const client = (id: string, state: string) => ({ id, state, joinedAt: 1, lastSeenAt: 1 })
+        yield* store.upsertClient(died.jobId, "c0", client("c0", "online"))
+        yield* store.upsertClient(died.jobId, "c1", client("c1", "online"))
+        // c0 and c9 (not online before the restart) come back first: the job waits for c1.
+        yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
+        yield* scriptedClient(network, "c9", 1000, honest(0.2, 100))
+        const running = yield* Effect.forkChild(job.run(dataset))
+        yield* TestClock.adjust("30 seconds")
+        yield* settle()
+        assert.isFalse(seen.some((e) => e._tag === "RoundStarted"))
+        yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
+        for (let i = 0; i < 10; i++) {
+          yield* TestClock.adjust("20 millis")
+          yield* settle()
+        }
+        const report = yield* Fiber.join(running)
+        assert.deepStrictEqual(report.rounds[2]?.participants, ["c0", "c1", "c9"])
+        // The farewell (client-left / completed clients) comes before the job is recorded completed.
+        const order = seen.flatMap((e) =>
+          e._tag === "JobStateChanged" && e.to === "completed"
+            ? ["completed"]
+            : e._tag === "ClientLeft"
+              ? ["left"]
+              : [],
+        )
+        assert.strictEqual(order.at(-1), "completed")
+        assert.isAbove(order.indexOf("completed"), 0)
+      }).pipe(
+        withServer(
+          // The scripted clients do not beat: a long heartbeat timeout keeps them online across the wait.
+          settingsWith({
+            expectedClients: "3",
+            minClients: "2",
+            rounds: "4",
+            heartbeatTimeout: "5m",
+            roundTimeout: "6m",
+          }),
+        ),
+      ),
+  )
+
   it.effect("a job aborted in the state file while it runs stops before its next round", () =>
     Effect.gen(function* () {
       const dataset = yield* test
@@ -392,7 +477,7 @@ describe("memory cleanup (--memory-cleanup-rounds)", () => {
       ),
   )
 
-  it.effect("is off by default: no run, an empty list in the report", () =>
+  it.effect("is off by default: no run, and no cleanups in the report", () =>
     Effect.gen(function* () {
       const dataset = yield* test
       const { network, seen } = yield* serverUp
@@ -401,7 +486,7 @@ describe("memory cleanup (--memory-cleanup-rounds)", () => {
       yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
       const report = yield* job.run(dataset)
       assert.isFalse(seen.some((e) => e._tag === "MemoryCleaned"))
-      assert.deepStrictEqual(report.cleanups, [])
+      assert.isUndefined(report.cleanups)
     }).pipe(withServer(settings)),
   )
 })

@@ -181,6 +181,12 @@ export const run = <Name extends string, Input, ContextInput, E, R>(
         ? Effect.void
         : Console.error(`${cmd.name}: ${error instanceof Error ? error.message : String(error)}`),
     ),
+    // A defect (a bug, or an exception from a library) is said too, never a silent exit 1.
+    Effect.tapCause((cause) =>
+      Cause.hasDies(cause)
+        ? Console.error(`${cmd.name}: unexpected error: ${String(Cause.squash(cause))}`)
+        : Effect.void,
+    ),
     Effect.provide(presenter(cmd.name)),
   )
 
