@@ -30,6 +30,7 @@ import * as SocketLink from "./SocketLink.ts"
  * | `noDelay` | `true` | TCP_NODELAY: small control frames leave at once instead of waiting for Nagle |
  * | `chunkBytes` | 256 KiB | byte-stream chunk size (capped so a chunk frame fits in `maxFrameBytes`) |
  * | `windowBytes` | 4 MiB | unacknowledged bytes in flight per outgoing byte stream |
+ * | `ackBytes` | 1 MiB (¼ window) | consumed bytes the receiver may leave unacknowledged before it acks (capped at `windowBytes - chunkBytes`) |
  * | `maxBufferedBytes` | 8 MiB | unconsumed bytes an incoming byte stream may buffer before it is aborted; keep it at least the peer's `windowBytes` |
  * | `inboundCapacity` | 1024 | inbound items queued before the connection stops reading the socket |
  * | `tls` | none (plain TCP) | `{ server?: tls.TlsOptions, client?: tls.ConnectionOptions }`: `listen` serves TLS with `server` (key, cert, `requestCert` for mutual TLS), `connect` dials TLS with `client` (ca, servername, client cert) |
@@ -118,6 +119,7 @@ export const make = (options: Options = {}): Transport.Transport["Service"] => {
   const connectionOptions: Connection.Options = {
     chunkBytes: Math.min(options.chunkBytes ?? defaults.chunkBytes, maxFrameBytes - chunkFrameOverhead),
     windowBytes: options.windowBytes ?? defaults.windowBytes,
+    ackBytes: options.ackBytes,
     maxBufferedBytes: options.maxBufferedBytes ?? defaults.maxBufferedBytes,
     inboundCapacity: options.inboundCapacity,
   }
@@ -158,8 +160,7 @@ export const make = (options: Options = {}): Transport.Transport["Service"] => {
     Effect.gen(function* () {
       const target = Address.parse(address)
       if (target === undefined) return yield* invalidAddress(address)
-      const socket = yield* NodeSocket.fromDuplex(dial(target))
-      const link = yield* SocketLink.make(socket, { remote: address, ...linkOptions }).pipe(
+      const conn = yield* dial(target).pipe(
         Effect.mapError(
           (error) => new TransportError.PeerUnreachable({ peer: address, reason: Describe.socketError(error) }),
         ),
@@ -174,6 +175,7 @@ export const make = (options: Options = {}): Transport.Transport["Service"] => {
             ),
         }),
       )
+      const link = yield* SocketLink.fromNetSocket(conn, { remote: address, ...linkOptions })
       return yield* Connection.make(link, connectionOptions)
     })
 
@@ -183,14 +185,16 @@ export const make = (options: Options = {}): Transport.Transport["Service"] => {
     (socket: Socket.Socket): Effect.Effect<void> =>
       Effect.gen(function* () {
         const raw = yield* Effect.serviceOption(NodeSocket.NetSocket)
-        const remote = Option.match(raw, {
-          onNone: () => "unknown peer",
+        // The Node socket itself when the server provides it (it always does for TCP and TLS): the
+        // direct link does far less work per byte than the generic one over `socket`.
+        const link = yield* Option.match(raw, {
+          onNone: () => SocketLink.make(socket, { remote: "unknown peer", ...linkOptions }),
           onSome: (conn) => {
             conn.setNoDelay(noDelay)
-            return Address.format(conn.remoteAddress ?? "unknown", conn.remotePort ?? 0)
+            const remote = Address.format(conn.remoteAddress ?? "unknown", conn.remotePort ?? 0)
+            return SocketLink.fromNetSocket(conn, { remote, ...linkOptions })
           },
         })
-        const link = yield* SocketLink.make(socket, { remote, ...linkOptions })
         const connection = yield* Connection.make(link, connectionOptions)
         if (yield* Queue.offer(accepted, connection)) yield* connection.closed
       }).pipe(Effect.scoped, Effect.ignore)

@@ -66,6 +66,23 @@ describe("NodeTransport", () => {
     }).pipe(Effect.provide(layer), Effect.timeout("20 seconds")),
   )
 
+  it.live("asks the receiver for an ack every ackBytes it sets: 64 KiB steps over 1 MiB, the last at the total", () =>
+    Effect.gen(function* () {
+      const { client, replies } = yield* echoPair
+      const acked: Array<number> = []
+      yield* client.sendBytes({ tag: "model" }, patternStream(MiB), {
+        onProgress: (offset) => Effect.sync(() => acked.push(offset)),
+      })
+      yield* nextMessage(replies)
+      // Besides one ack per 64 KiB consumed, a slow moment may add one (every 20 ms): never fewer.
+      assert.isAtLeast(acked.length, 16)
+      assert.strictEqual(acked.at(-1), MiB)
+    }).pipe(
+      Effect.provide(NodeTransport.layer({ ...timeouts, chunkBytes: 64 * 1024, ackBytes: 64 * 1024 })),
+      Effect.timeout("10 seconds"),
+    ),
+  )
+
   it.live(
     "delivers a control message sent mid-stream before most of a 64 MiB stream, and the stream stays intact",
     () =>

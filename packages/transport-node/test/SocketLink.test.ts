@@ -1,3 +1,4 @@
+import * as Net from "node:net"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { assert, describe, it } from "@effect/vitest"
 import { Envelope, FrameCodec, Transport, type TransportError } from "@fedguard/transport"
@@ -139,49 +140,148 @@ describe("SocketLink", () => {
     )
   })
 
-  describe("reads", () => {
-    // A link dialled to a raw server that writes `bytes` and then ends its side.
-    const linkTo = (bytes: Uint8Array) =>
-      Effect.gen(function* () {
-        const address = yield* rawServer((socket) => socket.end(bytes))
+  // A dialled Node socket, paused until a link takes it over (nothing is read before that).
+  const netSocket = (address: string) =>
+    Effect.acquireRelease(
+      Effect.callback<Net.Socket>((resume) => {
         const [host, port] = splitAddress(address)
-        const socket = yield* NodeSocket.makeNet({ host, port })
-        return yield* SocketLink.make(socket, { remote: address, closeTimeout: "200 millis" })
-      })
-    const hello = FrameCodec.encodeToBytes({ _tag: "Message", envelope: Envelope.make("hello", 1) })
-    const close = FrameCodec.encodeToBytes({ _tag: "Close", reason: "bye" })
+        const socket = Net.createConnection({ host, port })
+        socket.pause()
+        socket.on("error", () => undefined)
+        socket.once("connect", () => resume(Effect.succeed(socket)))
+      }),
+      (socket) => Effect.sync(() => socket.destroy()),
+    )
 
-    it.live("reads frames up to the peer's Close frame and ends with the stream", () =>
+  // The two ways to make a link: over an effect/socket Socket, and over a Node socket directly.
+  const constructors = [
+    {
+      name: "make",
+      link: (address: string, options: Omit<SocketLink.Options, "remote"> = {}) =>
+        Effect.gen(function* () {
+          const [host, port] = splitAddress(address)
+          const socket = yield* NodeSocket.makeNet({ host, port })
+          return yield* SocketLink.make(socket, { remote: address, ...options })
+        }),
+    },
+    {
+      name: "fromNetSocket",
+      link: (address: string, options: Omit<SocketLink.Options, "remote"> = {}) =>
+        Effect.gen(function* () {
+          return yield* SocketLink.fromNetSocket(yield* netSocket(address), { remote: address, ...options })
+        }),
+    },
+  ] as const
+
+  for (const { name, link } of constructors)
+    describe(`reads (${name})`, () => {
+      // A link dialled to a raw server that writes `bytes` and then ends its side.
+      const linkTo = (bytes: Uint8Array) =>
+        Effect.gen(function* () {
+          const address = yield* rawServer((socket) => socket.end(bytes))
+          return yield* link(address, { closeTimeout: "200 millis" })
+        })
+      const hello = FrameCodec.encodeToBytes({ _tag: "Message", envelope: Envelope.make("hello", 1) })
+      const close = FrameCodec.encodeToBytes({ _tag: "Close", reason: "bye" })
+
+      it.live("reads frames up to the peer's Close frame and ends with the stream", () =>
+        Effect.gen(function* () {
+          const link = yield* linkTo(new Uint8Array([...hello, ...close]))
+          const frames = yield* Stream.runCollect(link.read)
+          assert.deepStrictEqual(
+            frames.map((frame) => frame._tag),
+            ["Message", "Close"],
+          )
+        }).pipe(Effect.timeout("5 seconds")),
+      )
+
+      it.live(
+        "fails with ConnectionClosed when the stream ends without a Close frame, after the frames before it",
+        () =>
+          Effect.gen(function* () {
+            const link = yield* linkTo(hello)
+            const seen: Array<string> = []
+            const error = yield* Effect.flip(
+              Stream.runForEach(link.read, (frame) => Effect.sync(() => seen.push(frame._tag))),
+            )
+            assert.deepStrictEqual(seen, ["Message"])
+            assert.strictEqual(error._tag, "ConnectionClosed")
+            assert.include(error.message, "without a close frame")
+          }).pipe(Effect.timeout("5 seconds")),
+      )
+
+      it.live("fails with ConnectionClosed when the stream ends inside a frame, even after a Close frame", () =>
+        Effect.gen(function* () {
+          const link = yield* linkTo(new Uint8Array([...close, ...hello.subarray(0, 9)]))
+          const error = yield* Effect.flip(Stream.runDrain(link.read))
+          assert.strictEqual(error._tag, "ConnectionClosed")
+          assert.include(error.message, "inside a frame")
+        }).pipe(Effect.timeout("5 seconds")),
+      )
+    })
+
+  describe("reads over a Node socket (fromNetSocket)", () => {
+    const message = (i: number) => FrameCodec.encodeToBytes({ _tag: "Message", envelope: Envelope.make("m", i) })
+
+    it.live("hands on every frame received since the last read in one batch, not one socket read at a time", () =>
       Effect.gen(function* () {
-        const link = yield* linkTo(new Uint8Array([...hello, ...close]))
-        const frames = yield* Stream.runCollect(link.read)
+        // 4000 small frames (about 150 KB) written at once, while nobody reads the link.
+        const frames = Array.from({ length: 4000 }, (_, i) => message(i))
+        const bytes = Buffer.concat(frames)
+        const address = yield* rawServer((socket) => socket.end(bytes))
+        const link = yield* SocketLink.fromNetSocket(yield* netSocket(address), {
+          remote: address,
+          closeTimeout: "200 millis",
+        })
+        yield* Effect.sleep("200 millis")
+        const batches: Array<number> = []
+        const seen: Array<unknown> = []
+        yield* Stream.runForEachArray(link.read, (batch) =>
+          Effect.sync(() => {
+            batches.push(batch.length)
+            for (const frame of batch) if (frame._tag === "Message") seen.push(frame.envelope.body)
+          }),
+        ).pipe(Effect.ignore)
         assert.deepStrictEqual(
-          frames.map((frame) => frame._tag),
-          ["Message", "Close"],
+          seen,
+          frames.map((_, i) => i),
         )
+        // The socket read them in 64 KiB pieces; the link's first read took them all.
+        assert.strictEqual(batches[0], 4000)
       }).pipe(Effect.timeout("5 seconds")),
     )
 
-    it.live("fails with ConnectionClosed when the stream ends without a Close frame, after the frames before it", () =>
+    it.live("stops reading the socket about 1 MiB ahead of a reader that does not pull, so TCP holds the peer", () =>
       Effect.gen(function* () {
-        const link = yield* linkTo(hello)
-        const seen: Array<string> = []
-        const error = yield* Effect.flip(
-          Stream.runForEach(link.read, (frame) => Effect.sync(() => seen.push(frame._tag))),
+        const total = 64 * MiB
+        const payload = FrameCodec.encodeToBytes({ _tag: "Chunk", id: 1, offset: 0, bytes: new Uint8Array(MiB - 64) })
+        const address = yield* rawServer((socket) => {
+          let sent = 0
+          const pump = () => {
+            while (sent < total) {
+              sent += payload.byteLength
+              if (!socket.write(payload)) return void socket.once("drain", pump)
+            }
+          }
+          pump()
+        })
+        const socket = yield* netSocket(address)
+        const link = yield* SocketLink.fromNetSocket(socket, { remote: address, maxFrameBytes: MiB })
+        yield* Effect.sleep("300 millis")
+        // Read ahead: the bound, plus what Node buffers after pausing (its 64 KiB high-water mark).
+        assert.isBelow(socket.bytesRead, 2 * MiB)
+        // Once pulled, everything arrives.
+        let chunkBytes = 0
+        yield* link.read.pipe(
+          Stream.takeWhile(() => chunkBytes < 32 * (MiB - 64)),
+          Stream.runForEach((frame) =>
+            Effect.sync(() => {
+              if (frame._tag === "Chunk") chunkBytes += frame.bytes.byteLength
+            }),
+          ),
         )
-        assert.deepStrictEqual(seen, ["Message"])
-        assert.strictEqual(error._tag, "ConnectionClosed")
-        assert.include(error.message, "without a close frame")
-      }).pipe(Effect.timeout("5 seconds")),
-    )
-
-    it.live("fails with ConnectionClosed when the stream ends inside a frame, even after a Close frame", () =>
-      Effect.gen(function* () {
-        const link = yield* linkTo(new Uint8Array([...close, ...hello.subarray(0, 9)]))
-        const error = yield* Effect.flip(Stream.runDrain(link.read))
-        assert.strictEqual(error._tag, "ConnectionClosed")
-        assert.include(error.message, "inside a frame")
-      }).pipe(Effect.timeout("5 seconds")),
+        assert.isAtLeast(socket.bytesRead, 32 * MiB)
+      }).pipe(Effect.timeout("10 seconds")),
     )
   })
 

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Deferred, Effect, Option, Queue, type Schema, type Scope, Stream } from "effect"
+import { Array as Arr, type Cause, Clock, Deferred, Effect, Exit, Queue, type Schema, type Scope, Stream } from "effect"
 import type { Envelope } from "./Envelope.ts"
 import type { Frame } from "./Frame.ts"
 import { ConnectionClosed, DecodeError, Rejected, type TransportError } from "./TransportError.ts"
@@ -28,8 +28,8 @@ export interface Link {
 
 /**
  * Tuning of a connection. Defaults: 64 KiB chunks, a 1 MiB in-flight window
- * per byte stream, 4 MiB of buffered bytes accepted per incoming stream, and
- * 1024 queued inbound items.
+ * per byte stream, acks every quarter window, 4 MiB of buffered bytes
+ * accepted per incoming stream, and 1024 queued inbound items.
  *
  * @since 0.1.0
  * @category models
@@ -39,6 +39,15 @@ export interface Options {
   readonly chunkBytes?: number | undefined
   /** Most bytes sent but not yet acknowledged, per outgoing stream. */
   readonly windowBytes?: number | undefined
+  /**
+   * How many consumed bytes the receiver of an outgoing stream may leave
+   * unacknowledged before it sends an ack (it also acks the last byte at once,
+   * and at least every 20 ms while it consumes). Default: a quarter of the
+   * window; always at most `windowBytes - chunkBytes`, so that a sender held
+   * at its window is always released. Smaller means finer `onProgress` and
+   * more ack frames.
+   */
+  readonly ackBytes?: number | undefined
   /** Most bytes an incoming stream may buffer unconsumed; a sender past it is cut off. */
   readonly maxBufferedBytes?: number | undefined
   /** Inbound messages and stream announcements queued before reading pauses. */
@@ -165,9 +174,15 @@ interface Outgoing {
 
 interface Incoming {
   readonly queue: Queue.Queue<Uint8Array, TransportError | Cause.Done>
+  // The sender's `ackBytes`: 1 (ack every piece) for a sender that did not say.
+  readonly ackBytes: number
   received: number
   buffered: number
   consumed: number
+  acked: number
+  ackedAt: number
+  // The sender's StreamEnd arrived: consuming the last received byte acknowledges at once.
+  ended: boolean
 }
 
 // One item per pull, unlike `Stream.fromQueue`, which takes every queued item at once: a consumer
@@ -176,12 +191,22 @@ interface Incoming {
 const takeEach = <A, E>(queue: Queue.Dequeue<A, E | Cause.Done>): Stream.Stream<A, Exclude<E, Cause.Done>> =>
   Stream.fromEffectRepeat(Queue.take(queue))
 
+// The next item of a queue if one is waiting (none once the queue is done).
+const pollUnsafe = <A, E>(queue: Queue.Dequeue<A, E>): A | undefined => {
+  const taken = Queue.takeUnsafe(queue)
+  return taken !== undefined && Exit.isSuccess(taken) ? taken.value : undefined
+}
+
 const defaults = {
   chunkBytes: 64 * 1024,
   windowBytes: 1024 * 1024,
   maxBufferedBytes: 4 * 1024 * 1024,
   inboundCapacity: 1024,
 }
+
+// Acks are coalesced by bytes (`ackBytes`), but a receiver that consumes slowly still reports
+// progress this often, so that a watchdog on the sender's side sees a slow link as progressing.
+const ackIntervalMs = 20
 
 /**
  * Runs the connection protocol over a link. The reader and writer fibers
@@ -196,8 +221,12 @@ export const make = Effect.fnUntraced(function* (
 ): Effect.fn.Return<Connection, never, Scope.Scope> {
   const chunkBytes = options.chunkBytes ?? defaults.chunkBytes
   const windowBytes = Math.max(options.windowBytes ?? defaults.windowBytes, chunkBytes)
+  // A sender held at its window has more than `windowBytes - chunkBytes` unacknowledged: asking for
+  // an ack at least that often guarantees the ack that releases it.
+  const ackBytes = Math.max(1, Math.min(Math.floor(options.ackBytes ?? windowBytes / 4), windowBytes - chunkBytes))
   const maxBufferedBytes = Math.max(options.maxBufferedBytes ?? defaults.maxBufferedBytes, windowBytes)
   const peer = link.remote
+  const clock = yield* Clock.Clock
 
   const control = yield* Queue.unbounded<Frame>()
   const bulk = yield* Queue.bounded<Frame>(2)
@@ -220,11 +249,12 @@ export const make = Effect.fnUntraced(function* (
     if (wake !== undefined) Deferred.doneUnsafe(wake, Effect.void)
   }
 
-  const enqueueControl = (frame: Frame) =>
-    Effect.sync(() => {
-      Queue.offerUnsafe(control, frame)
-      Queue.offerUnsafe(doorbell, undefined)
-    })
+  const pushControl = (frame: Frame): void => {
+    Queue.offerUnsafe(control, frame)
+    Queue.offerUnsafe(doorbell, undefined)
+  }
+
+  const enqueueControl = (frame: Frame) => Effect.sync(() => pushControl(frame))
 
   const enqueueBulk = (frame: Frame) =>
     Queue.offer(bulk, frame).pipe(Effect.andThen(Effect.sync(() => Queue.offerUnsafe(doorbell, undefined))))
@@ -256,12 +286,42 @@ export const make = Effect.fnUntraced(function* (
   const protocolError = (reason: string, path?: string) =>
     new DecodeError(path === undefined ? { peer, reason } : { peer, reason, path })
 
-  const ackIncoming = (id: number, state: Incoming, bytes: number) =>
-    Effect.suspend(() => {
-      state.buffered -= bytes
-      state.consumed += bytes
-      return closedReason === undefined ? enqueueControl({ _tag: "Ack", id, offset: state.consumed }) : Effect.void
+  // Acknowledges what the consumer took, once `ackBytes` are unacknowledged, the stream is
+  // consumed to its end, or `ackIntervalMs` passed since the last ack.
+  const ackIncoming = (id: number, state: Incoming, bytes: number): void => {
+    state.buffered -= bytes
+    state.consumed += bytes
+    if (closedReason !== undefined) return
+    const now = clock.currentTimeMillisUnsafe()
+    if (
+      state.consumed - state.acked < state.ackBytes &&
+      !(state.ended && state.consumed === state.received) &&
+      now - state.ackedAt < ackIntervalMs
+    ) {
+      return
+    }
+    state.acked = state.consumed
+    state.ackedAt = now
+    pushControl({ _tag: "Ack", id, offset: state.consumed })
+  }
+
+  // The bytes of an incoming stream, one chunk per pull (a consumer that stops early leaves the
+  // rest queued, as with `takeEach`); taking a chunk is what acknowledges it. A chunk already
+  // queued is taken without suspending: on TCP this runs once per socket read.
+  const incomingBytes = (id: number, state: Incoming): Stream.Stream<Uint8Array, TransportError> => {
+    const deliver = (
+      taken: Exit.Exit<Uint8Array, TransportError | Cause.Done>,
+    ): Exit.Exit<Arr.NonEmptyReadonlyArray<Uint8Array>, TransportError | Cause.Done> => {
+      if (Exit.isFailure(taken)) return Exit.failCause(taken.cause)
+      ackIncoming(id, state, taken.value.byteLength)
+      return Exit.succeed(Arr.of(taken.value))
+    }
+    const pull = Effect.suspend(() => {
+      const taken = Queue.takeUnsafe(state.queue)
+      return taken === undefined ? Effect.flatMap(Effect.exit(Queue.take(state.queue)), deliver) : deliver(taken)
     })
+    return Stream.fromPull(Effect.succeed(pull))
+  }
 
   const abortIncoming = (id: number, reason: string) =>
     Effect.suspend(() => {
@@ -278,7 +338,9 @@ export const make = Effect.fnUntraced(function* (
       )
     })
 
-  const dispatch = (frame: Frame): Effect.Effect<void, TransportError> => {
+  // Handles one frame from the peer: `undefined` when that was done on the spot (chunks and acks,
+  // the bulk of the traffic), otherwise the effect that does it.
+  const dispatch = (frame: Frame): Effect.Effect<void, TransportError> | undefined => {
     stats.framesIn++
     switch (frame._tag) {
       case "Message":
@@ -289,14 +351,23 @@ export const make = Effect.fnUntraced(function* (
         }
         return Effect.gen(function* () {
           const queue = yield* Queue.unbounded<Uint8Array, TransportError | Cause.Done>()
-          const state: Incoming = { queue, received: 0, buffered: 0, consumed: 0 }
+          const state: Incoming = {
+            queue,
+            ackBytes: frame.ackBytes ?? 1,
+            received: 0,
+            buffered: 0,
+            consumed: 0,
+            acked: 0,
+            ackedAt: clock.currentTimeMillisUnsafe(),
+            ended: false,
+          }
           incoming.set(frame.id, state)
           const transfer: IncomingTransfer = {
             id: frame.id,
             tag: frame.tag,
             meta: frame.meta,
             totalBytes: frame.totalBytes,
-            bytes: takeEach(queue).pipe(Stream.tap((chunk) => ackIncoming(frame.id, state, chunk.byteLength))),
+            bytes: incomingBytes(frame.id, state),
             abort: (reason) => abortIncoming(frame.id, reason),
           }
           yield* Queue.offer(inbound, { _tag: "Transfer", transfer })
@@ -306,7 +377,7 @@ export const make = Effect.fnUntraced(function* (
         const state = incoming.get(frame.id)
         if (state === undefined) {
           return abortedIncoming.has(frame.id)
-            ? Effect.void
+            ? undefined
             : Effect.fail(protocolError(`chunk for unknown stream ${frame.id}`, "id"))
         }
         if (frame.offset !== state.received) {
@@ -323,7 +394,9 @@ export const make = Effect.fnUntraced(function* (
         if (state.buffered > maxBufferedBytes) {
           return abortIncoming(frame.id, `sender exceeded the ${maxBufferedBytes}-byte window`)
         }
-        return Queue.offer(state.queue, frame.bytes).pipe(Effect.asVoid)
+        // Unbounded, so the offer always fits: `maxBufferedBytes` above is what bounds it.
+        Queue.offerUnsafe(state.queue, frame.bytes)
+        return undefined
       }
       case "StreamEnd": {
         const state = incoming.get(frame.id)
@@ -335,17 +408,26 @@ export const make = Effect.fnUntraced(function* (
             protocolError(`stream ${frame.id} ended at ${frame.totalBytes} bytes, received ${state.received}`),
           ).pipe(Effect.asVoid)
         }
-        return Queue.end(state.queue).pipe(Effect.asVoid)
+        state.ended = true
+        // Consumed to the end before the end marker arrived: the rest of the ack is due now.
+        const due = state.consumed === state.received && state.acked < state.consumed
+        if (due) state.acked = state.consumed
+        return Queue.end(state.queue).pipe(
+          Effect.andThen(due ? enqueueControl({ _tag: "Ack", id: frame.id, offset: state.consumed }) : Effect.void),
+        )
       }
       case "Ack": {
         const state = outgoing.get(frame.id)
-        if (state === undefined || frame.offset <= state.acked) return Effect.void
+        if (state === undefined || frame.offset <= state.acked) return undefined
         if (frame.offset > state.sent) {
           return Effect.fail(protocolError(`ack of stream ${frame.id} beyond the bytes sent`, "offset"))
         }
         state.acked = frame.offset
         // Progress is reported before the sender wakes, so that the last report precedes completion.
-        if (state.onProgress === undefined) return Effect.sync(() => wakeOutgoing(state))
+        if (state.onProgress === undefined) {
+          wakeOutgoing(state)
+          return undefined
+        }
         return state.onProgress(frame.offset).pipe(Effect.ensuring(Effect.sync(() => wakeOutgoing(state))))
       }
       case "StreamAbort": {
@@ -371,10 +453,25 @@ export const make = Effect.fnUntraced(function* (
     }
   }
 
+  // Frames of one read in order, the synchronous ones without an effect each.
+  const dispatchAll = (frames: ReadonlyArray<Frame>, from = 0): Effect.Effect<void, TransportError> => {
+    for (let i = from; i < frames.length; i++) {
+      const effect = dispatch(frames[i]!)
+      if (effect === undefined) continue
+      return i + 1 === frames.length
+        ? effect
+        : Effect.andThen(
+            effect,
+            Effect.suspend(() => dispatchAll(frames, i + 1)),
+          )
+    }
+    return Effect.void
+  }
+
   const writer = Effect.gen(function* () {
     while (true) {
       // Control first: a heartbeat or ack waits for at most the one bulk frame being written.
-      const next = Option.getOrUndefined(yield* Queue.poll(control)) ?? Option.getOrUndefined(yield* Queue.poll(bulk))
+      const next = pollUnsafe(control) ?? pollUnsafe(bulk)
       if (next === undefined) {
         yield* Queue.take(doorbell)
         continue
@@ -387,7 +484,7 @@ export const make = Effect.fnUntraced(function* (
   }).pipe(Effect.catch((error: TransportError) => shutdown(error.message, error)))
 
   const reader = link.read.pipe(
-    Stream.runForEach(dispatch),
+    Stream.runForEachArray((frames) => dispatchAll(frames)),
     Effect.matchEffect({
       onFailure: (error) => shutdown(error.message, error),
       onSuccess: () => shutdown("connection ended without a close frame", undefined),
@@ -458,6 +555,7 @@ export const make = Effect.fnUntraced(function* (
         tag: header.tag,
         meta: header.meta ?? null,
         totalBytes: header.totalBytes ?? null,
+        ackBytes,
       }).pipe(
         Effect.andThen(Stream.runForEach(data, sendBuffer)),
         Effect.andThen(Effect.suspend(() => enqueueBulk({ _tag: "StreamEnd", id, totalBytes: state.sent }))),

@@ -22,6 +22,12 @@ export interface Message {
  * Announces a byte stream: its id (unique per sender and connection), an
  * application tag, JSON metadata and, when known, its total size.
  *
+ * `ackBytes` is how many consumed bytes the receiver may leave
+ * unacknowledged: it acknowledges once that many have accumulated (and the
+ * last byte at once). The sender chooses it below its window, so that a
+ * sender held at its window always gets the ack that releases it. Absent (a
+ * sender from before 0.2.0), every consumed piece is acknowledged.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -31,6 +37,7 @@ export interface StreamOpen {
   readonly tag: string
   readonly meta: Schema.Json
   readonly totalBytes: number | null
+  readonly ackBytes?: number
 }
 
 /**

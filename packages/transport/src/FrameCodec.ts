@@ -50,6 +50,7 @@ const StreamOpenBody = Schema.Struct({
   tag: Schema.String,
   meta: Schema.Json,
   totalBytes: Schema.NullOr(Schema.Int),
+  ackBytes: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
 })
 const StreamAbortBody = Schema.Struct({
   id: Schema.Int,
@@ -58,23 +59,60 @@ const StreamAbortBody = Schema.Struct({
 })
 const CloseBody = Schema.Struct({ reason: Schema.String })
 
+// Big-endian fields are read and written byte by byte (offsets through one scratch DataView), never
+// through a DataView over the frame itself: `.buffer` of a small typed array makes V8 move it to a
+// fresh off-heap allocation, which the GC then tracks — once per frame header on the hot path.
+const scratch = new DataView(new ArrayBuffer(8))
+const scratchBytes = new Uint8Array(scratch.buffer)
+
+const writeUint32 = (out: Uint8Array, at: number, value: number): void => {
+  out[at] = value >>> 24
+  out[at + 1] = value >>> 16
+  out[at + 2] = value >>> 8
+  out[at + 3] = value
+}
+
+const readUint32 = (bytes: Uint8Array, at: number): number =>
+  ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0
+
+const readFloat64 = (bytes: Uint8Array, at: number): number => {
+  for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[at + i]!
+  return scratch.getFloat64(0)
+}
+
+// Stream frame headers are carved from shared 64 KiB slabs, as Node's Buffer pool does: one
+// off-heap allocation per ~3800 headers instead of one each (a socket write needs its bytes
+// off-heap). A slab is never rewritten; it is collected once no header in it is referenced.
+const slabBytes = 64 * 1024
+let slab = new Uint8Array(slabBytes)
+let slabUsed = 0
+
+const allocHeader = (size: number): Uint8Array => {
+  if (slabUsed + size > slabBytes) {
+    slab = new Uint8Array(slabBytes)
+    slabUsed = 0
+  }
+  const out = slab.subarray(slabUsed, slabUsed + size)
+  slabUsed += size
+  return out
+}
+
 const jsonFrame = (type: number, value: unknown): Uint8Array => {
   const body = encoder.encode(JSON.stringify(value))
   const out = new Uint8Array(headerBytes + body.byteLength)
-  const view = new DataView(out.buffer)
-  view.setUint32(0, 1 + body.byteLength)
+  writeUint32(out, 0, 1 + body.byteLength)
   out[4] = type
   out.set(body, headerBytes)
   return out
 }
 
 const streamFrame = (type: number, id: number, offset: number, payloadLength: number): Uint8Array => {
-  const out = new Uint8Array(headerBytes + STREAM_HEADER)
-  const view = new DataView(out.buffer)
-  view.setUint32(0, 1 + STREAM_HEADER + payloadLength)
+  const out = allocHeader(headerBytes + STREAM_HEADER)
+  writeUint32(out, 0, 1 + STREAM_HEADER + payloadLength)
   out[4] = type
-  view.setUint32(5, id)
-  view.setFloat64(9, offset)
+  writeUint32(out, 5, id)
+  scratch.setFloat64(0, offset)
+  out.set(scratchBytes, 9)
   return out
 }
 
@@ -90,7 +128,15 @@ export const encode = (frame: Frame): readonly [Uint8Array] | readonly [Uint8Arr
     case "Message":
       return [jsonFrame(TYPE_MESSAGE, Schema.encodeSync(Envelope)(frame.envelope))]
     case "StreamOpen":
-      return [jsonFrame(TYPE_OPEN, { id: frame.id, tag: frame.tag, meta: frame.meta, totalBytes: frame.totalBytes })]
+      return [
+        jsonFrame(TYPE_OPEN, {
+          id: frame.id,
+          tag: frame.tag,
+          meta: frame.meta,
+          totalBytes: frame.totalBytes,
+          ackBytes: frame.ackBytes,
+        }),
+      ]
     case "Chunk":
       return [streamFrame(TYPE_CHUNK, frame.id, frame.offset, frame.bytes.byteLength), frame.bytes]
     case "Ack":
@@ -155,16 +201,15 @@ const pathOf = (issue: { path?: string }): { path?: string } => (issue.path === 
  */
 export const decodeBody = (body: Uint8Array, peer: string): Result.Result<Frame, DecodeError> => {
   const type = body[0]
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength)
   const binary = (): Result.Result<{ id: number; offset: number }, DecodeError> => {
     if (body.byteLength < 1 + STREAM_HEADER) {
       return Result.fail(new DecodeError({ peer, reason: `frame type ${type} shorter than its header` }))
     }
-    const offset = view.getFloat64(5)
+    const offset = readFloat64(body, 5)
     if (!Number.isSafeInteger(offset) || offset < 0) {
       return Result.fail(new DecodeError({ peer, reason: `frame type ${type} has an invalid offset`, path: "offset" }))
     }
-    return Result.succeed({ id: view.getUint32(1), offset })
+    return Result.succeed({ id: readUint32(body, 1), offset })
   }
   switch (type) {
     case TYPE_MESSAGE:
@@ -269,7 +314,9 @@ export class FrameDecoder {
         while (chunk.remaining > 0 && this.pendingBytes > 0) {
           const first = this.pending[0]!
           const size = Math.min(first.byteLength, chunk.remaining)
-          frames.push({ _tag: "Chunk", id: chunk.id, offset: chunk.offset, bytes: first.subarray(0, size) })
+          // A read that is all payload (most of them) is handed on as it is, without a new view.
+          const bytes = size === first.byteLength ? first : first.subarray(0, size)
+          frames.push({ _tag: "Chunk", id: chunk.id, offset: chunk.offset, bytes })
           chunk.offset += size
           chunk.remaining -= size
           this.drop(size)
@@ -279,7 +326,7 @@ export class FrameDecoder {
       }
       if (this.pendingBytes < 4) break
       const head = this.peek(Math.min(headerBytes, this.pendingBytes))
-      const length = new DataView(head.buffer, head.byteOffset, 4).getUint32(0)
+      const length = readUint32(head, 0)
       if (length === 0) {
         return Result.fail(new DecodeError({ peer: this.peer, reason: "frame of length 0", path: "length" }))
       }

@@ -3,6 +3,7 @@ import { Deferred, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as Connection from "../src/Connection.ts"
 import * as Envelope from "../src/Envelope.ts"
+import type { Frame } from "../src/Frame.ts"
 import * as InMemoryTransport from "../src/InMemoryTransport.ts"
 import { ConnectionClosed, type TransportError } from "../src/TransportError.ts"
 import {
@@ -299,6 +300,107 @@ describe("Connection", () => {
         assert.isTrue(yield* isRunning(sending))
         assert.strictEqual((yield* server.stats).bytesIn, 2048)
         assert.deepStrictEqual(yield* guarded(Connection.collectBytes(transfer, 1 << 20)), payload(20_000))
+        assert.strictEqual((yield* joinOrFail(sending)).bytes, 20_000)
+      }).pipe(Effect.provide(InMemoryTransport.layerNetwork)),
+    )
+  })
+
+  describe("acknowledgements", () => {
+    const acksIn = (written: ReadonlyArray<Frame>) =>
+      written.flatMap((frame) => (frame._tag === "Ack" ? [frame.offset] : []))
+    const chunk = (offset: number, size: number): Frame => ({
+      _tag: "Chunk",
+      id: 1,
+      offset,
+      bytes: payload(size, offset),
+    })
+
+    it.effect("acknowledges once a quarter window is consumed, not every chunk, and the last byte at once", () =>
+      Effect.gen(function* () {
+        const options = { chunkBytes: 1024, windowBytes: 8192, maxBufferedBytes: 8192 }
+        const { client, server } = yield* connectPair({ client: options, server: options })
+        const acked: Array<number> = []
+        const sending = yield* Effect.forkChild(
+          client.sendBytes({ tag: "blob" }, Stream.make(payload(10_000)), {
+            onProgress: (n) => Effect.sync(() => acked.push(n)),
+          }),
+        )
+        const transfer = yield* nextTransfer(server)
+        yield* guarded(transfer.bytes.pipe(Stream.runDrain))
+        assert.strictEqual((yield* joinOrFail(sending)).chunks, 10)
+        assert.deepStrictEqual(acked, [2048, 4096, 6144, 8192, 10_000])
+        assert.strictEqual((yield* server.stats).framesOut, 5)
+      }).pipe(Effect.provide(InMemoryTransport.layerNetwork)),
+    )
+
+    it.effect("acknowledges every chunk of a sender that announced no ackBytes (a peer from before 0.2)", () =>
+      Effect.gen(function* () {
+        const { link, written, inject } = yield* scriptedLink
+        const connection = yield* Connection.make(link)
+        yield* inject({ _tag: "StreamOpen", id: 1, tag: "blob", meta: null, totalBytes: 3000 })
+        for (const offset of [0, 1000, 2000]) yield* inject(chunk(offset, 1000))
+        yield* inject({ _tag: "StreamEnd", id: 1, totalBytes: 3000 })
+        const transfer = yield* nextTransfer(connection)
+        yield* guarded(transfer.bytes.pipe(Stream.runDrain))
+        yield* settle
+        assert.deepStrictEqual(acksIn(written), [1000, 2000, 3000])
+      }),
+    )
+
+    it.effect("acknowledges a slow consumer every 20 ms below ackBytes, and not sooner", () =>
+      Effect.gen(function* () {
+        const { link, written, inject } = yield* scriptedLink
+        const connection = yield* Connection.make(link)
+        yield* inject({ _tag: "StreamOpen", id: 1, tag: "blob", meta: null, totalBytes: null, ackBytes: 1 << 20 })
+        for (const offset of [0, 1000, 2000]) yield* inject(chunk(offset, 1000))
+        const transfer = yield* nextTransfer(connection)
+        const takeOne = guarded(transfer.bytes.pipe(Stream.take(1), Stream.runDrain)).pipe(Effect.andThen(settle))
+        yield* takeOne
+        yield* TestClock.adjust("19 millis")
+        yield* takeOne
+        assert.deepStrictEqual(acksIn(written), [])
+        yield* TestClock.adjust("1 millis")
+        yield* takeOne
+        assert.deepStrictEqual(acksIn(written), [3000])
+      }),
+    )
+
+    it.effect("acknowledges the rest when the end marker arrives after the consumer took every byte", () =>
+      Effect.gen(function* () {
+        const { link, written, inject } = yield* scriptedLink
+        const connection = yield* Connection.make(link)
+        yield* inject({ _tag: "StreamOpen", id: 1, tag: "blob", meta: null, totalBytes: null, ackBytes: 1 << 20 })
+        for (const offset of [0, 1000]) yield* inject(chunk(offset, 1000))
+        const transfer = yield* nextTransfer(connection)
+        const collecting = yield* Effect.forkChild(Connection.collectBytes(transfer, 1 << 20))
+        yield* settle
+        // Everything received is consumed, but below ackBytes: the sender hears nothing yet.
+        assert.deepStrictEqual(acksIn(written), [])
+        yield* inject({ _tag: "StreamEnd", id: 1, totalBytes: 2000 })
+        assert.strictEqual((yield* joinOrFail(collecting)).byteLength, 2000)
+        assert.deepStrictEqual(acksIn(written), [2000])
+      }),
+    )
+
+    it.effect("asks for acks at most windowBytes - chunkBytes apart, so a sender held at its window is released", () =>
+      Effect.gen(function* () {
+        const { link, written } = yield* scriptedLink
+        const connection = yield* Connection.make(link, { chunkBytes: 1024, windowBytes: 3072, ackBytes: 1 << 30 })
+        yield* Effect.forkChild(connection.sendBytes({ tag: "blob" }, Stream.make(payload(10_000))))
+        yield* settle
+        const open = written[0]
+        assert.strictEqual(open?._tag, "StreamOpen")
+        if (open?._tag === "StreamOpen") assert.strictEqual(open.ackBytes, 2048)
+      }),
+    )
+
+    it.effect("completes a stream whose sender asked for acks less often than its window allows", () =>
+      Effect.gen(function* () {
+        const options = { chunkBytes: 1024, windowBytes: 2048, ackBytes: 1 << 30 }
+        const { client, server } = yield* connectPair({ client: options })
+        const sending = yield* Effect.forkChild(client.sendBytes({ tag: "blob" }, Stream.make(payload(20_000))))
+        const received = yield* guarded(Connection.collectBytes(yield* nextTransfer(server), 1 << 20))
+        assert.deepStrictEqual(received, payload(20_000))
         assert.strictEqual((yield* joinOrFail(sending)).bytes, 20_000)
       }).pipe(Effect.provide(InMemoryTransport.layerNetwork)),
     )

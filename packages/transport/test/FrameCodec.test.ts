@@ -20,6 +20,7 @@ const everyFrame: ReadonlyArray<Frame> = [
   { _tag: "StreamAbort", id: 2, reason: "sender gave up", origin: "sender" },
   { _tag: "StreamAbort", id: 3, reason: "no origin" },
   { _tag: "Close", reason: "training finished" },
+  { _tag: "StreamOpen", id: 3, tag: "model", meta: null, totalBytes: null, ackBytes: 1024 * 1024 },
 ]
 
 const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
@@ -74,6 +75,20 @@ describe("FrameCodec", () => {
         }),
       )
     }
+
+    it.effect("keeps every chunk header it handed out intact while it encodes thousands more", () =>
+      Effect.sync(() => {
+        // Headers share slabs: one encoded early must still say what it said after many slabs were filled.
+        const headers = Array.from({ length: 10_000 }, (_, i) => {
+          const [header] = FrameCodec.encode({ _tag: "Chunk", id: i, offset: i * 4096, bytes: payload(1) })
+          return header
+        })
+        for (const [i, header] of headers.entries()) {
+          const frames = decodeOk(concat([header, payload(1)]))
+          assert.deepStrictEqual(frames, [{ _tag: "Chunk", id: i, offset: i * 4096, bytes: payload(1) }])
+        }
+      }),
+    )
 
     it.effect("decodes every frame type when the bytes arrive one at a time", () =>
       Effect.sync(() => {
@@ -259,6 +274,18 @@ describe("FrameCodec", () => {
         assert.strictEqual(decodeError(rawFrame(6, '{"id":1}')).path, "reason")
         assert.strictEqual(decodeError(rawFrame(6, '{"id":1,"reason":"x","origin":"both"}')).path, "origin")
         assert.strictEqual(decodeError(rawFrame(7, "{}")).path, "reason")
+      }),
+    )
+
+    it.effect("rejects an ackBytes that is not a positive integer, and reads a stream-open without one as before", () =>
+      Effect.sync(() => {
+        for (const ackBytes of ["0", "-1", "1.5", '"1024"']) {
+          const body = `{"id":1,"tag":"m","meta":null,"totalBytes":null,"ackBytes":${ackBytes}}`
+          assert.strictEqual(decodeError(rawFrame(2, body)).path, "ackBytes", ackBytes)
+        }
+        assert.deepStrictEqual(decodeOk(rawFrame(2, '{"id":1,"tag":"m","meta":null,"totalBytes":null}')), [
+          { _tag: "StreamOpen", id: 1, tag: "m", meta: null, totalBytes: null },
+        ])
       }),
     )
 
