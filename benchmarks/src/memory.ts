@@ -40,9 +40,10 @@
  * of the round (SQLite's blob limit is 1,000,000,000 bytes: "string or blob
  * too big"). Measured instead, from `round-started` (the model initialised)
  * to the first client's `round-trained`, in two phases split by the clients'
- * rchar: the send (until both clients have read the whole model since they
- * joined) and the intake (both clients train one step and upload their 1 GiB
- * updates, which the server streams into spill files). The target figure is
+ * rchar: the send (until both clients have read the whole model since the
+ * job started running, before the model existed) and the intake (both
+ * clients train one step and upload their 1 GiB updates, which the server
+ * streams into spill files). The target figure is
  * the server's peak RSS during the send above the baseline plus the model;
  * the intake's peak and the send's peak above the RSS at `round-started` are
  * printed too.
@@ -65,7 +66,7 @@
  * round 200 within 1.2 × round 20, for the server and the client.
  *
  *   node benchmarks/dist/memory.js           baseline, fleet twice, stream (about 3 minutes)
- *   node benchmarks/dist/memory.js --long    the long run (about 9 minutes)
+ *   node benchmarks/dist/memory.js --long    the long run (about 8 minutes)
  */
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -465,6 +466,8 @@ interface StreamResult {
   /** Peak from then to the first round-trained: both uploads streaming into spills. */
   readonly intakePeak: number
   readonly intakeSeconds: number
+  /** What each client had read from the job's start to the first round-trained. */
+  readonly received: ReadonlyArray<{ readonly id: string; readonly bytes: number }>
 }
 
 // The 1 GiB model streamed to 2 clients, from round-started to the first round-trained; then
@@ -484,23 +487,19 @@ const stream = Effect.gen(function* () {
     Array.from({ length: STREAM.clients }, (_, index) => index),
     (index) => startClient(server, index, STREAM.clients, clientEvents),
   )
-  // What each client has read once it joined (MNIST is loaded before it connects, and the model is
-  // initialised only once both have joined): what it reads after that is the server's stream.
-  const readAtJoin = new Map<string, number>()
-  for (const _ of clients) {
-    const joined = yield* nextClientEvent(clientEvents, "Joined")
-    const client = clients.find((candidate) => candidate.id === joined.event.id)!
-    readAtJoin.set(client.id, (yield* readSample(client.pid)).read)
-  }
+  // What each client had read when the job started running: the model does not exist yet (the
+  // server initialises it next, over a second for 1 GiB), so what a client reads after that is
+  // the server's stream (and a few heartbeat acks).
+  let state = yield* until(server, "JobStateChanged")
+  while (state.event.to !== "running") state = yield* until(server, "JobStateChanged")
+  const readAtStart = clients.map((client) => client.gauge.samples.at(-1)?.read ?? Number.NaN)
   const started = yield* until(server, "RoundStarted")
   const trained = yield* nextClientEvent(clientEvents, "RoundTrained")
-  // When the last client had read the whole model; NaN if one never had (then no phase is reported).
-  const sentAt = Math.max(
-    ...clients.map(
-      (client) =>
-        client.gauge.samples.find((sample) => sample.read - readAtJoin.get(client.id)! >= modelBytes)?.at ?? Number.NaN,
-    ),
+  // When each client had read the whole model (NaN if it never had: then no phase is reported).
+  const readWhole = clients.map(
+    (client, k) => client.gauge.samples.find((sample) => sample.read - readAtStart[k]! >= modelBytes)?.at ?? Number.NaN,
   )
+  const sentAt = Math.max(...readWhole)
   return {
     ownBaseline,
     atRoundStart: inWindow(server.gauge.samples, started.at, trained.at)[0]?.rss ?? Number.NaN,
@@ -508,6 +507,10 @@ const stream = Effect.gen(function* () {
     sendSeconds: (sentAt - started.at) / 1000,
     intakePeak: peakIn(server.gauge.samples, sentAt, trained.at),
     intakeSeconds: (trained.at - sentAt) / 1000,
+    received: clients.map((client, k) => ({
+      id: client.id,
+      bytes: (client.gauge.samples.at(-1)?.read ?? Number.NaN) - readAtStart[k]!,
+    })),
   } satisfies StreamResult
 }).pipe(Effect.scoped, withTimeout("the 1 GiB stream", STREAM.timeout))
 
@@ -650,7 +653,7 @@ const defaultMode = Effect.gen(function* () {
   describeFleet("fleet, --memory-cleanup-rounds 1", cleaned)
   const streamed = yield* stream
   console.log(
-    `stream: own RSS before any client ${fmtMiB(streamed.ownBaseline)} MiB, ${fmtMiB(streamed.atRoundStart)} MiB at round-started (model initialised); send to both clients ${streamed.sendSeconds.toFixed(1)} s, peak ${fmtMiB(streamed.sendPeak)} MiB; then uploads in ${streamed.intakeSeconds.toFixed(1)} s, peak ${fmtMiB(streamed.intakePeak)} MiB`,
+    `stream: own RSS before any client ${fmtMiB(streamed.ownBaseline)} MiB, ${fmtMiB(streamed.atRoundStart)} MiB at round-started (model initialised); send to both clients ${streamed.sendSeconds.toFixed(1)} s, peak ${fmtMiB(streamed.sendPeak)} MiB; then uploads in ${streamed.intakeSeconds.toFixed(1)} s, peak ${fmtMiB(streamed.intakePeak)} MiB; read by each client by then: ${streamed.received.map((client) => `${client.id} ${fmtMiB(client.bytes)} MiB`).join(", ")}`,
   )
 
   const target = TARGETS.fleetModelSizes * modelBytes + TARGETS.fleetSlackMiB * MiB
