@@ -8,8 +8,8 @@
  * with its defaults except the flags named below; the server keeps its job in
  * a state file in a temporary directory (its default is a file too: with
  * `--state :memory:` the SQLite database, and the checkpoints it keeps, would
- * live in the server's RSS), and spills updates under `os.tmpdir()`. The page
- * cache of those files is the kernel's, not the process's RSS.
+ * live in the server's RSS), and spills updates there too (`TMPDIR`). The
+ * page cache of those files is the kernel's, not the process's RSS.
  *
  * Baseline: the server's RSS once it listens with MNIST loaded and its job
  * created, before any client has connected (the model does not exist yet:
@@ -66,7 +66,7 @@
  * round 200 within 1.2 × round 20, for the server and the client.
  *
  *   node benchmarks/dist/memory.js           baseline, fleet twice, stream (about 3 minutes)
- *   node benchmarks/dist/memory.js --long    the long run (about 8 minutes)
+ *   node benchmarks/dist/memory.js --long    the long run (5–9 minutes)
  */
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -271,19 +271,20 @@ interface ServerOptions {
   readonly extra?: ReadonlyArray<string>
 }
 
-const childOptions = (secretVar: string) =>
+const childOptions = (env: Record<string, string>) =>
   ({
     extendEnv: true,
     // The children exit when the benchmark dies, even by SIGKILL: the kernel closes this stdin.
-    env: { [secretVar]: secret, [ParentWatch.envVar]: "1" },
+    env: { ...env, [ParentWatch.envVar]: "1" },
     stdin: "pipe",
     stdout: "pipe",
     // A benchmark's teardown: nothing to keep, so no graceful stop.
     killSignal: "SIGKILL",
   }) as const
 
-// Starts the server in the caller's Scope, with its state file in a temporary directory removed
-// with the Scope, and returns once its job is created (MNIST loaded, no client yet).
+// Starts the server in the caller's Scope, with its state file and update spills in a temporary
+// directory removed with the Scope, and returns once its job is created (MNIST loaded, no client
+// yet).
 const startServer = Effect.fnUntraced(function* (options: ServerOptions) {
   const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   const directory = yield* Effect.acquireRelease(
@@ -301,7 +302,9 @@ const startServer = Effect.fnUntraced(function* (options: ServerOptions) {
         ...["--round-timeout", options.roundTimeout, "--join-timeout", "10m"],
         ...(options.extra ?? []),
       ],
-      { ...childOptions("FED_SERVER_SECRET"), stderr: "pipe" },
+      // Its update spills (under os.tmpdir()) go in the temporary directory too: a server killed
+      // mid-round, as the stream's is, cannot remove them itself.
+      { ...childOptions({ FED_SERVER_SECRET: secret, TMPDIR: directory }), stderr: "pipe" },
     ),
   )
   const serverGauge = yield* gauge(handle.pid)
@@ -358,7 +361,7 @@ const startClient = Effect.fnUntraced(function* (server: Server, index: number, 
         ...["--server", `127.0.0.1:${server.port}`, "--id", id],
         ...["--shard-index", String(index), "--shard-count", String(shards)],
       ],
-      { ...childOptions("FED_CLIENT_SECRET"), stderr: "inherit" },
+      { ...childOptions({ FED_CLIENT_SECRET: secret }), stderr: "inherit" },
     ),
   )
   yield* forwardEvents(handle.stdout, ClientEvent.fromLine, events).pipe(Effect.forkScoped)
