@@ -13,6 +13,16 @@ import { honest, scriptedClient, serverUp, settingsWith, settle, until, withServ
 // A tiny held-out split: evaluation needs digits, not MNIST.
 const test = Dataset.make(new Float32Array(784 * 10).fill(0.5), Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
 
+// The server up with c0 and c1 joined, both answering every round honestly; the job and the test split.
+const twoHonestClientsUp = Effect.gen(function* () {
+  const dataset = yield* test
+  const { network, seen } = yield* serverUp
+  const job = yield* TrainingJob
+  yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
+  yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
+  return { dataset, network, seen, job }
+})
+
 const sha256 = (model: Float32Array) => createHash("sha256").update(Weights.encode(model)).digest("hex")
 
 const settings = settingsWith({ expectedClients: "2", minClients: "2", rounds: "4" })
@@ -54,12 +64,8 @@ describe("TrainingJob and the state file (TestClock, in-memory transport and sto
     "a new job is created, launched (deploy, start) and every round is committed with its model before it is reported",
     () =>
       Effect.gen(function* () {
-        const dataset = yield* test
-        const { network, seen } = yield* serverUp
-        const job = yield* TrainingJob
+        const { dataset, seen, job } = yield* twoHonestClientsUp
         const store = yield* JobStore.JobStore
-        yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
-        yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
         const report = yield* job.run(dataset)
         const [stored] = yield* store.jobs
         assert.strictEqual(stored?.state, "completed")
@@ -128,17 +134,13 @@ describe("TrainingJob and the state file (TestClock, in-memory transport and sto
     "after a restart the clients known before still count: one not back is offline in every round and in the report, and is not waited for",
     () =>
       Effect.gen(function* () {
-        const dataset = yield* test
-        const { network, seen } = yield* serverUp
-        const job = yield* TrainingJob
+        const { dataset, seen, job } = yield* twoHonestClientsUp
         const store = yield* JobStore.JobStore
         const died = yield* diedAfter(2)
         const client = (id: string, state: string, joinedAt: number) => ({ id, state, joinedAt, lastSeenAt: joinedAt })
         yield* store.upsertClient(died.jobId, "c0", client("c0", "online", 1_000))
         yield* store.upsertClient(died.jobId, "c1", client("c1", "online", 2_000))
         yield* store.upsertClient(died.jobId, "c2", { ...client("c2", "offline", 3_000), offlineAt: 4_000 })
-        yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
-        yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
         // Three clients are expected, but only the two that were online when the server died are
         // waited for: no join timeout passes (no virtual time is needed at all).
         const report = yield* job.run(dataset)
@@ -160,12 +162,8 @@ describe("TrainingJob and the state file (TestClock, in-memory transport and sto
 
   it.effect("a job that was paused when its server died resumes too (paused → running)", () =>
     Effect.gen(function* () {
-      const dataset = yield* test
-      const { network, seen } = yield* serverUp
-      const job = yield* TrainingJob
+      const { dataset, seen, job } = yield* twoHonestClientsUp
       yield* diedAfter(3, "paused")
-      yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
-      yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
       const report = yield* job.run(dataset)
       assert.deepStrictEqual(moves(seen), ["paused→running", "running→completed"])
       assert.deepStrictEqual(
@@ -177,13 +175,9 @@ describe("TrainingJob and the state file (TestClock, in-memory transport and sto
 
   it.effect("a completed job is never resumed: a new job starts from round 1", () =>
     Effect.gen(function* () {
-      const dataset = yield* test
-      const { network, seen } = yield* serverUp
-      const job = yield* TrainingJob
+      const { dataset, seen, job } = yield* twoHonestClientsUp
       const store = yield* JobStore.JobStore
       const old = yield* diedAfter(4, "completed")
-      yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
-      yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
       yield* job.run(dataset)
       assert.isFalse(seen.some((e) => e._tag === "JobResumed"))
       assert.strictEqual(seen.find((e) => e._tag === "RoundStarted")?._tag === "RoundStarted" ? 1 : 0, 1)
@@ -441,11 +435,7 @@ describe("memory cleanup (--memory-cleanup-rounds)", () => {
     "runs after every N-th committed round, never between, and the report lists each run with its figures",
     () =>
       Effect.gen(function* () {
-        const dataset = yield* test
-        const { network, seen } = yield* serverUp
-        const job = yield* TrainingJob
-        yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
-        yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
+        const { dataset, seen, job } = yield* twoHonestClientsUp
         const report = yield* job.run(dataset)
         const cleaned = seen.flatMap((e) => (e._tag === "MemoryCleaned" ? [e] : []))
         assert.deepStrictEqual(
@@ -479,11 +469,7 @@ describe("memory cleanup (--memory-cleanup-rounds)", () => {
 
   it.effect("is off by default: no run, and no cleanups in the report", () =>
     Effect.gen(function* () {
-      const dataset = yield* test
-      const { network, seen } = yield* serverUp
-      const job = yield* TrainingJob
-      yield* scriptedClient(network, "c0", 1000, honest(0.1, 100))
-      yield* scriptedClient(network, "c1", 1000, honest(0.3, 100))
+      const { dataset, seen, job } = yield* twoHonestClientsUp
       const report = yield* job.run(dataset)
       assert.isFalse(seen.some((e) => e._tag === "MemoryCleaned"))
       assert.isUndefined(report.cleanups)
