@@ -367,6 +367,13 @@ export class JobStore extends Context.Service<
  *   crash but may lose the last commits on power loss, for faster commits.
  * - `busyTimeout`: how long a write waits for another process's lock
  *   (default 5 s).
+ * - `checkpointPartBytes`: a model checkpoint is stored in parts of at most
+ *   this many bytes (default 8 MiB, at most 512 MiB), because SQLite refuses
+ *   a single blob of 1,000,000,000 bytes or more; it is read back whole and
+ *   checked against its SHA-256. The parts also bound what a commit costs in
+ *   memory: SQLite copies a bound blob and then builds its row from it, so a
+ *   64 MiB model written as one blob added 128 MiB to the process for the
+ *   length of the write, and in 8 MiB parts adds 16 MiB.
  *
  * @since 0.1.0
  * @category models
@@ -376,6 +383,7 @@ export interface SqliteOptions {
   readonly keepCheckpoints?: number | undefined
   readonly synchronous?: "full" | "normal" | undefined
   readonly busyTimeout?: Duration.Input | undefined
+  readonly checkpointPartBytes?: number | undefined
 }
 
 /**
@@ -389,7 +397,11 @@ export const defaults = {
   keepCheckpoints: 2,
   synchronous: "full",
   busyTimeout: "5 seconds",
+  checkpointPartBytes: 8 * 1024 * 1024,
 } as const
+
+// SQLite's default SQLITE_MAX_LENGTH is 1e9 bytes; half a GiB stays well below it.
+const maxCheckpointPartBytes = 512 * 1024 * 1024
 
 const sha256Hex = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex")
 
@@ -429,6 +441,10 @@ export const makeSqlite: (
   Effect.fnUntraced(function* (options: SqliteOptions = {}) {
     const path = options.path ?? defaults.path
     const keep = Math.max(1, Math.floor(options.keepCheckpoints ?? defaults.keepCheckpoints))
+    const partBytes = Math.min(
+      maxCheckpointPartBytes,
+      Math.max(1, Math.floor(options.checkpointPartBytes ?? defaults.checkpointPartBytes)),
+    )
     const opened = yield* Effect.try({
       try: () =>
         Sqlite.open(path, {
@@ -462,14 +478,31 @@ export const makeSqlite: (
 
     const exists = (jobId: string) => statements.jobExists.get(jobId) !== undefined
 
+    // The first part is the checkpoint row's own blob; any further parts follow in order.
+    const wholeModel = (jobId: string, row: CheckpointRow): Uint8Array => {
+      const rest = statements.checkpointParts.all(jobId, row.round) as Array<{ bytes: Uint8Array }>
+      if (rest.length === 0) return row.model
+      let length = row.model.byteLength
+      for (const part of rest) length += part.bytes.byteLength
+      const model = new Uint8Array(length)
+      model.set(row.model, 0)
+      let offset = row.model.byteLength
+      for (const part of rest) {
+        model.set(part.bytes, offset)
+        offset += part.bytes.byteLength
+      }
+      return model
+    }
+
     const rowToCheckpoint = (jobId: string, row: CheckpointRow): Result.Result<Checkpoint, CheckpointCorrupt> => {
-      const actual = sha256Hex(row.model)
+      const model = wholeModel(jobId, row)
+      const actual = sha256Hex(model)
       return actual === row.sha256
         ? Result.succeed({
             round: row.round,
             record: JSON.parse(row.record),
             committedAt: row.committed_at,
-            model: row.model,
+            model,
             sha256: row.sha256,
           })
         : Result.fail(
@@ -578,7 +611,16 @@ export const makeSqlite: (
           return Result.fail(new RoundAlreadyCommitted({ jobId, round: commit.round, latestRound: latest }))
         }
         statements.insertRound.run(jobId, commit.round, record, now)
-        statements.insertCheckpoint.run(jobId, commit.round, commit.model, sha256)
+        const model = commit.model
+        statements.insertCheckpoint.run(jobId, commit.round, model.subarray(0, partBytes), sha256)
+        for (let part = 1; part * partBytes < model.byteLength; part++) {
+          statements.insertCheckpointPart.run(
+            jobId,
+            commit.round,
+            part,
+            model.subarray(part * partBytes, (part + 1) * partBytes),
+          )
+        }
         statements.pruneCheckpoints.run(jobId, keep)
         statements.touchJob.run(now, jobId)
         return Result.succeed(undefined)

@@ -3,6 +3,7 @@ import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
+import { migrations } from "../src/internal/sqliteSchema.ts"
 import * as JobStore from "../src/JobStore.ts"
 import { count, fileBytes, model, sha256Hex, tempDir, withRaw } from "./JobStoreSupport.ts"
 
@@ -197,6 +198,63 @@ describe("JobStore rounds", () => {
     }),
   )
 
+  it.effect("stores a model larger than one part in parts, reads it back whole and prunes its parts", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const path = join(dir, "parts.db")
+      const store = yield* JobStore.makeSqlite({ path, keepCheckpoints: 1, checkpointPartBytes: 16 })
+      const jobId = yield* store.createJob(spec, { jobId: "job-1" })
+      // 100 bytes in parts of 16: the first in the checkpoint row, six more (the last of 4 bytes).
+      yield* store.commitRound(jobId, { round: 1, record: {}, model: model(25, 1) })
+      const partsOf = (round: number) =>
+        withRaw(path, (db) =>
+          count(db, "SELECT count(*) AS n FROM checkpoint_parts WHERE job_id = ? AND round = ?", jobId, round),
+        )
+      assert.strictEqual(partsOf(1), 6)
+      const first = Option.getOrThrow(yield* store.latest(jobId))
+      assert.deepStrictEqual(first.model, model(25, 1))
+      assert.strictEqual(first.sha256, sha256Hex(model(25, 1)))
+      // A model that fits in one part has none; the pruned round's parts are gone with it.
+      yield* store.commitRound(jobId, { round: 2, record: {}, model: model(4, 2) })
+      assert.strictEqual(partsOf(1), 0)
+      assert.strictEqual(partsOf(2), 0)
+      assert.deepStrictEqual(Option.getOrThrow(yield* store.latest(jobId)).model, model(4, 2))
+    }),
+  )
+
+  it.effect("refuses a checkpoint whose later part was damaged, naming the round", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const path = join(dir, "parts.db")
+      const store = yield* JobStore.makeSqlite({ path, checkpointPartBytes: 16 })
+      const jobId = yield* store.createJob(spec, { jobId: "job-1" })
+      yield* store.commitRound(jobId, { round: 1, record: {}, model: model(25, 1) })
+      withRaw(path, (db) =>
+        db.prepare("UPDATE checkpoint_parts SET bytes = ? WHERE part = 6").run(new Uint8Array([1, 2, 3, 4])),
+      )
+      const error = failureOf(yield* Effect.exit(store.latest(jobId)))
+      assert.strictEqual(error._tag, "CheckpointCorrupt")
+      assert.include(error.message, "round 1")
+    }),
+  )
+
+  it.effect("reads a checkpoint written by a version-1 file (one blob) after migrating it", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const path = join(dir, "v1.db")
+      withRaw(path, (db) => {
+        db.exec(migrations[0]!.sql)
+        db.exec(`PRAGMA user_version = 1; PRAGMA application_id = ${FEDGUARD_APPLICATION_ID}`)
+        db.prepare("INSERT INTO jobs VALUES ('job-1', 'old', '{}', 'running', 0, 0)").run()
+        db.prepare("INSERT INTO rounds VALUES ('job-1', 1, '{}', 0)").run()
+        db.prepare("INSERT INTO checkpoints VALUES ('job-1', 1, ?, ?)").run(model(25, 1), sha256Hex(model(25, 1)))
+      })
+      const store = yield* JobStore.makeSqlite({ path, checkpointPartBytes: 16 })
+      assert.deepStrictEqual(Option.getOrThrow(yield* store.latest("job-1")).model, model(25, 1))
+      withRaw(path, (db) => assert.strictEqual(Object.values(db.prepare("PRAGMA user_version").get()!)[0], 2))
+    }),
+  )
+
   it.effect("stores the sha256 of the exact model bytes, and refuses a damaged model on read", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
@@ -277,7 +335,7 @@ describe("JobStore state file", () => {
         )
         withRaw(path, (db) => {
           const pragma = (name: string) => Object.values(db.prepare(`PRAGMA ${name}`).get()!)[0]
-          assert.strictEqual(pragma("user_version"), 1)
+          assert.strictEqual(pragma("user_version"), 2)
           assert.strictEqual(pragma("application_id"), FEDGUARD_APPLICATION_ID)
           assert.strictEqual(pragma("journal_mode"), "wal")
           assert.strictEqual(count(db, "SELECT count(*) AS n FROM jobs"), 1)

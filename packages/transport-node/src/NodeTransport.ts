@@ -32,6 +32,7 @@ import * as SocketLink from "./SocketLink.ts"
  * | `windowBytes` | 4 MiB | unacknowledged bytes in flight per outgoing byte stream |
  * | `ackBytes` | 1 MiB (¼ window) | consumed bytes the receiver may leave unacknowledged before it acks (capped at `windowBytes - chunkBytes`) |
  * | `maxBufferedBytes` | 8 MiB | unconsumed bytes an incoming byte stream may buffer before it is aborted; keep it at least the peer's `windowBytes` |
+ * | `reclaimEveryBytes` | 16 MiB | bytes read by the process's sockets between two forced scavenges that free Node's dead 64 KiB read buffers young (`0`: off; see `SocketLink.Options`) |
  * | `inboundCapacity` | 1024 | inbound items queued before the connection stops reading the socket |
  * | `tls` | none (plain TCP) | `{ server?: tls.TlsOptions, client?: tls.ConnectionOptions }`: `listen` serves TLS with `server` (key, cert, `requestCert` for mutual TLS), `connect` dials TLS with `client` (ca, servername, client cert) |
  *
@@ -48,6 +49,7 @@ export interface Options extends Connection.Options {
   readonly connectTimeout?: Duration.Input | undefined
   readonly closeTimeout?: Duration.Input | undefined
   readonly noDelay?: boolean | undefined
+  readonly reclaimEveryBytes?: number | undefined
   readonly tls?: TlsOptions | undefined
 }
 
@@ -115,6 +117,7 @@ export const make = (options: Options = {}): Transport.Transport["Service"] => {
     maxFrameBytes,
     writeTimeout: options.writeTimeout,
     closeTimeout: options.closeTimeout,
+    reclaimEveryBytes: options.reclaimEveryBytes,
   }
   const connectionOptions: Connection.Options = {
     chunkBytes: Math.min(options.chunkBytes ?? defaults.chunkBytes, maxFrameBytes - chunkFrameOverhead),

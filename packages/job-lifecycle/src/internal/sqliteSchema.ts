@@ -70,6 +70,25 @@ export const migrations: ReadonlyArray<Migration> = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: "checkpoints larger than one blob",
+    // SQLite refuses a blob of 1,000,000,000 bytes or more ("string or blob
+    // too big"), so a model of a quarter of a billion float32 parameters
+    // could not be checkpointed. A checkpoint's first part stays in
+    // `checkpoints.model` (so files of version 1 read unchanged); the rest
+    // are numbered parts here, deleted with their checkpoint.
+    sql: `
+      CREATE TABLE checkpoint_parts (
+        job_id TEXT NOT NULL,
+        round INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        bytes BLOB NOT NULL,
+        PRIMARY KEY (job_id, round, part),
+        FOREIGN KEY (job_id, round) REFERENCES checkpoints (job_id, round) ON DELETE CASCADE
+      ) STRICT;
+    `,
+  },
 ]
 
 /** The newest schema version this build knows. */

@@ -43,6 +43,8 @@ export const prepareStatements = (db: DatabaseSync) => ({
   latestRound: db.prepare("SELECT max(round) AS round FROM rounds WHERE job_id = ?"),
   insertRound: db.prepare("INSERT INTO rounds (job_id, round, record, committed_at) VALUES (?, ?, ?, ?)"),
   insertCheckpoint: db.prepare("INSERT INTO checkpoints (job_id, round, model, sha256) VALUES (?, ?, ?, ?)"),
+  insertCheckpointPart: db.prepare("INSERT INTO checkpoint_parts (job_id, round, part, bytes) VALUES (?, ?, ?, ?)"),
+  checkpointParts: db.prepare("SELECT bytes FROM checkpoint_parts WHERE job_id = ? AND round = ? ORDER BY part"),
   pruneCheckpoints: db.prepare(
     `DELETE FROM checkpoints WHERE job_id = ?1 AND round NOT IN
        (SELECT round FROM checkpoints WHERE job_id = ?1 ORDER BY round DESC LIMIT ?2)`,

@@ -11,6 +11,7 @@ import type { Array as Arr } from "effect"
 import { Clock, Duration, Effect, Exit, Scope } from "effect"
 import * as Socket from "effect/socket/Socket"
 import * as Describe from "./describe.ts"
+import * as ReadBufferReclaimer from "./ReadBufferReclaimer.ts"
 
 /** Why input ended: the peer ended its side (`clean`), or the socket broke. */
 export type EndOfInput = { readonly clean: true } | { readonly clean: false; readonly reason: string }
@@ -33,6 +34,8 @@ export interface ByteChannel {
 interface Settings {
   readonly remote: string
   readonly writeTimeout: Duration.Duration
+  /** Bytes read (per process) between two forced scavenges of dead read buffers; 0 turns it off. */
+  readonly reclaimEveryBytes: number
 }
 
 const errors = ({ remote, writeTimeout }: Settings) => ({
@@ -104,6 +107,7 @@ export const fromNetSocket = (conn: Net.Socket, settings: Settings): Effect.Effe
       resume?.()
     }
     const onData = (chunk: Uint8Array) => {
+      ReadBufferReclaimer.received(chunk.byteLength, settings.reclaimEveryBytes)
       received.push(chunk)
       receivedBytes += chunk.byteLength
       if (receivedBytes >= readAheadBytes && !pausedForBound) {
