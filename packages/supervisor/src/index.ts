@@ -1,0 +1,21 @@
+/**
+ * @since 0.1.0
+ */
+export * as AgentError from "./AgentError.ts"
+export * as ProcStat from "./ProcStat.ts"
+export * as SupervisorConfig from "./SupervisorConfig.ts"
+export * as SupervisorError from "./SupervisorError.ts"
+export * as SupervisorEvent from "./SupervisorEvent.ts"
+export * as SupervisorFile from "./SupervisorFile.ts"
+export * as SupervisorMetrics from "./SupervisorMetrics.ts"
+export * as SupervisorStore from "./SupervisorStore.ts"
+export * as TaskAgent from "./TaskAgent.ts"
+export * as TaskAgentConfig from "./TaskAgentConfig.ts"
+export * as TaskAgentEvent from "./TaskAgentEvent.ts"
+export * as TaskAgentMetrics from "./TaskAgentMetrics.ts"
+export * as TaskExchanger from "./TaskExchanger.ts"
+export * as TaskPipe from "./TaskPipe.ts"
+export * as TaskProtocol from "./TaskProtocol.ts"
+export * as WorkerHealth from "./WorkerHealth.ts"
+export * as WorkerSpec from "./WorkerSpec.ts"
+export * as WorkerSupervisor from "./WorkerSupervisor.ts"
