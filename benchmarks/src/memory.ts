@@ -36,9 +36,9 @@
  * Stream: `mlp:16384,15588` (1,024 MiB of float32; the apps allow up to
  * 512 Mi parameters) sent to 2 clients. The full round is not run: on this
  * kind of machine evaluating a 1 GiB model on 2,000 digits takes over 3
- * minutes, and the job store refuses to commit the 1 GiB checkpoint at the end
- * of the round (SQLite's blob limit is 1,000,000,000 bytes: "string or blob
- * too big"). Measured instead, from `round-started` (the model initialised)
+ * minutes. (The job store commits such a checkpoint in 8 MiB parts since
+ * SQLite refused one blob of 1,000,000,000 bytes or more.) Measured instead,
+ * from `round-started` (the model initialised)
  * to the first client's `round-trained`, in two phases split by the clients'
  * rchar: the send (until both clients have read the whole model since the
  * job started running, before the model existed) and the intake (both
@@ -64,6 +64,12 @@
  * compare the same process. RSS "at round n" is the median of the samples
  * taken while round n ran (`round-started` to `round-completed`). Target:
  * round 200 within 1.2 × round 20, for the server and the client.
+ *
+ * Environment, for finding where memory goes: BENCH_TIMELINE=1 prints the
+ * server's RSS every 250 ms of the fleet run with the events around it (and
+ * each `MemoryCleaned` event), BENCH_FLEET_ONLY=1 stops after the first fleet
+ * run, BENCH_FLEET_FLAGS adds server flags to it (e.g.
+ * `--memory-cleanup-rounds 1`).
  *
  *   node benchmarks/dist/memory.js           baseline, fleet twice, stream (about 3 minutes)
  *   node benchmarks/dist/memory.js --long    the long run (5–9 minutes)
@@ -441,8 +447,11 @@ const fleet = (extra: ReadonlyArray<string>) =>
     )
     const rounds: Array<ServerEventOf<"RoundCompleted">> = []
     const windows: Array<{ readonly from: number; to: number }> = []
+    const marks: Array<{ readonly at: number; readonly tag: string }> = []
     const done = yield* until(server, "TrainingCompleted", ({ at, event }) =>
       Effect.sync(() => {
+        marks.push({ at, tag: event._tag })
+        if (process.env.BENCH_TIMELINE === "1" && event._tag === "MemoryCleaned") console.log(JSON.stringify(event))
         if (event._tag === "RoundStarted") windows.push({ from: at, to: Number.NaN })
         if (event._tag === "RoundCompleted") {
           rounds.push(event)
@@ -450,6 +459,21 @@ const fleet = (extra: ReadonlyArray<string>) =>
         }
       }),
     )
+    // BENCH_TIMELINE=1: the server's RSS every 250 ms with the server's and clients' events of that
+    // time, to see which phase of a round holds the memory.
+    if (process.env.BENCH_TIMELINE === "1") {
+      const clientMarks = (yield* Queue.clear(clientEvents)).map(({ at, event }) => ({
+        at,
+        tag: `client:${event._tag}`,
+      }))
+      const all = [...marks, ...clientMarks]
+      for (const sample of server.gauge.samples.filter((sample, i) => sample.at >= from && i % 5 === 0)) {
+        const here = all.filter((mark) => mark.at >= sample.at && mark.at < sample.at + 250).map((mark) => mark.tag)
+        console.log(
+          `  ${((sample.at - from) / 1000).toFixed(2).padStart(7)} s rss ${fmtMiB(sample.rss)} ${here.join(" ")}`,
+        )
+      }
+    }
     return {
       ownBaseline,
       peak: peakIn(server.gauge.samples, from, done.at),
@@ -650,8 +674,9 @@ const defaultMode = Effect.gen(function* () {
   console.log(
     `baseline: ${fmtMiB(baseline.rss)} MiB after the probe server's full GC (${fmtMiB(baseline.beforeGc)} MiB before it)`,
   )
-  const plain = yield* fleet([])
+  const plain = yield* fleet(process.env.BENCH_FLEET_FLAGS?.split(" ") ?? [])
   describeFleet("fleet, defaults", plain)
+  if (process.env.BENCH_FLEET_ONLY === "1") return
   const cleaned = yield* fleet(["--memory-cleanup-rounds", "1"])
   describeFleet("fleet, --memory-cleanup-rounds 1", cleaned)
   const streamed = yield* stream
