@@ -217,9 +217,7 @@ export const decode = Effect.fnUntraced(function* (input: unknown, file: string)
   const raw = input as { readonly workers: ReadonlyArray<Record<string, unknown>> }
   const plain = { ...raw, workers: raw.workers.map(({ significant: _, ...spec }) => spec) }
   // The package's decoder checks what the strict pass cannot see (unique ids, backoffCap ≥ backoffBase).
-  // It reports a broken cross-key rule as a defect today; it is a user's mistake, so it is caught here.
   const decoded = yield* SupervisorFile.decode(plain).pipe(
-    Effect.catchDefect((defect) => (Schema.isSchemaError(defect) ? Effect.fail(defect) : Effect.die(defect))),
     Effect.mapError((error) => invalid(file, input, error, true)),
   )
   return { workers: decoded.workers, config: decoded.config, significant } satisfies Fleet

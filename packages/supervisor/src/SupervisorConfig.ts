@@ -112,6 +112,21 @@ export const Strategy = Schema.Literals(["restart-one", "restart-all", "reassign
 export type Strategy = typeof Strategy.Type
 
 /**
+ * The cross-key rule of the restart backoff: `backoffCap` is not shorter than
+ * `backoffBase` (reported at `backoffCap`). Shared by `SupervisorConfig` and
+ * the `recovery` block of `SupervisorFile`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const backoffCapAtLeastBase = () =>
+  Schema.makeFilter((config: { readonly backoffBase: Duration.Duration; readonly backoffCap: Duration.Duration }) =>
+    Duration.isGreaterThanOrEqualTo(config.backoffCap, config.backoffBase)
+      ? undefined
+      : { path: ["backoffCap"], issue: "must not be shorter than backoffBase" },
+  )
+
+/**
  * The supervisor options and their defaults (seeds in the module docs):
  *
  * | key | default | meaning |
@@ -162,13 +177,7 @@ export const SupervisorConfig = Schema.Struct({
   restartPeriod: duration("60 seconds", "the restart intensity window"),
   stopGrace: duration("30 seconds", "time between SIGTERM and SIGKILL when stopping a worker", true),
 })
-  .check(
-    Schema.makeFilter((config) =>
-      Duration.isGreaterThanOrEqualTo(config.backoffCap, config.backoffBase)
-        ? undefined
-        : { path: ["backoffCap"], issue: "must not be shorter than backoffBase" },
-    ),
-  )
+  .check(backoffCapAtLeastBase())
   .annotate({ identifier: "SupervisorConfig", description: "worker supervisor options" })
 
 /**

@@ -19,16 +19,36 @@
  * @since 0.1.0
  */
 import { Effect, Schema } from "effect"
-import { SupervisorConfig } from "./SupervisorConfig.ts"
+import { backoffCapAtLeastBase, SupervisorConfig } from "./SupervisorConfig.ts"
 import { WorkerSpec } from "./WorkerSpec.ts"
 
 const fields = SupervisorConfig.fields
 
-const block = <F extends Schema.Struct.Fields>(fields: F, identifier: string) =>
-  Schema.Struct(fields)
-    .annotate({ identifier })
-    // an absent block is an empty one: every key takes its default
-    .pipe(Schema.withDecodingDefaultKey(Effect.succeed({}) as never))
+const monitoringBlock = Schema.Struct({
+  interval: fields.checkInterval,
+  unhealthyChecks: fields.unhealthyChecks,
+  probeTimeout: fields.probeTimeout,
+  zombie: fields.zombie,
+  maxCpuPercent: fields.maxCpuPercent,
+  maxRssBytes: fields.maxRssBytes,
+}).annotate({ identifier: "Monitoring" })
+
+const recoveryBlock = Schema.Struct({
+  strategy: fields.strategy,
+  maxRestarts: fields.maxRestarts,
+  restartPeriod: fields.restartPeriod,
+  backoffBase: fields.backoffBase,
+  backoffFactor: fields.backoffFactor,
+  backoffCap: fields.backoffCap,
+  jitter: fields.jitter,
+  stopGrace: fields.stopGrace,
+})
+  .check(backoffCapAtLeastBase())
+  .annotate({ identifier: "Recovery" })
+
+// An absent block is an empty one: every key takes its default.
+const orEmpty = <S extends Schema.Struct<Schema.Struct.Fields>>(block: S) =>
+  block.pipe(Schema.withDecodingDefaultKey(Effect.succeed({}) as never))
 
 /**
  * The file: `workers` (at least one, unique ids), `monitoring` and
@@ -48,51 +68,28 @@ export const SupervisorFile = Schema.Struct({
       return undefined
     }),
   ),
-  monitoring: block(
-    {
-      interval: fields.checkInterval,
-      unhealthyChecks: fields.unhealthyChecks,
-      probeTimeout: fields.probeTimeout,
-      zombie: fields.zombie,
-      maxCpuPercent: fields.maxCpuPercent,
-      maxRssBytes: fields.maxRssBytes,
-    },
-    "Monitoring",
-  ),
-  recovery: block(
-    {
-      strategy: fields.strategy,
-      maxRestarts: fields.maxRestarts,
-      restartPeriod: fields.restartPeriod,
-      backoffBase: fields.backoffBase,
-      backoffFactor: fields.backoffFactor,
-      backoffCap: fields.backoffCap,
-      jitter: fields.jitter,
-      stopGrace: fields.stopGrace,
-    },
-    "Recovery",
-  ),
+  monitoring: orEmpty(monitoringBlock),
+  recovery: orEmpty(recoveryBlock),
 }).annotate({ identifier: "SupervisorFile" })
 
 /**
  * Decodes a parsed configuration file into the worker specs and the
  * supervisor configuration (`WorkerSupervisor.make`'s options). The
  * `SchemaError` names the wrong key by its path in the file
- * (`["recovery"]["maxRestarts"]`, `["workers"][1]["id"]`).
+ * (`["recovery"]["maxRestarts"]`, `["workers"][1]["id"]`), an unknown key
+ * included (`["recovery"]["maxRestart"]`).
  *
  * @since 0.1.0
  * @category decoding
  */
 export const decode = Effect.fnUntraced(function* (input: unknown) {
-  const file = yield* Schema.decodeUnknownEffect(SupervisorFile)(input)
+  // An unknown key anywhere in the file is refused by name, not ignored: a misspelt `maxRestart`
+  // would otherwise leave the default in force without a word.
+  const file = yield* Schema.decodeUnknownEffect(SupervisorFile)(input, { onExcessProperty: "error" })
   const { interval, ...monitoring } = file.monitoring
-  const config = yield* Schema.decodeUnknownEffect(SupervisorConfig)({
-    ...Schema.encodeSync(SupervisorConfig)({
-      ...Schema.decodeUnknownSync(SupervisorConfig)({}),
-      ...monitoring,
-      ...file.recovery,
-      checkInterval: interval,
-    }),
-  })
+  // Every key of the blocks is decoded and checked (the cross-key backoff rule included) above:
+  // the configuration is assembled from decoded values, never re-encoded (an encode of a value
+  // that breaks a rule throws).
+  const config: SupervisorConfig = { ...monitoring, ...file.recovery, checkInterval: interval }
   return { workers: file.workers, config }
 })

@@ -99,6 +99,15 @@ describe("SupervisorFile", () => {
         ],
         [{ workers: [{ id: "a", command: "x" }], recovery: { maxRestarts: "many" } }, `["recovery"]["maxRestarts"]`],
         [{ workers: [{ id: "a", command: "x" }], monitoring: { interval: "soon" } }, `["monitoring"]["interval"]`],
+        // A cross-key rule is a typed error at its key, not a defect.
+        [
+          { workers: [{ id: "a", command: "x" }], recovery: { backoffBase: "10 seconds", backoffCap: "1 second" } },
+          `["recovery"]["backoffCap"]`,
+        ],
+        // Unknown keys are refused by name, at every level.
+        [{ workers: [{ id: "a", command: "x" }], recovery: { maxRestart: 3 } }, `["recovery"]["maxRestart"]`],
+        [{ workers: [{ id: "a", command: "x" }], monitor: {} }, `["monitor"]`],
+        [{ workers: [{ id: "a", command: "x", comand: "y" }] }, `["workers"][0]["comand"]`],
       ]
       for (const [input, path] of cases) {
         const error = yield* Effect.flip(SupervisorFile.decode(input))
