@@ -1,8 +1,12 @@
 /**
  * Where an update waits for the end of its round: a file, not memory. Each
- * round gets its own temporary directory (`fedguard-round-<n>-…` under
- * `os.tmpdir()` by default), tied to the round's Scope: when the round ends,
- * fails or is interrupted, the directory and every spill in it are removed.
+ * round gets its own temporary directory (`fedguard-round-<n>-p<pid>-…`
+ * under `os.tmpdir()` by default), tied to the round's Scope: when the round
+ * ends, fails or is interrupted, the directory and every spill in it are
+ * removed. A server killed with SIGKILL cannot remove its own, so before its
+ * first round a store removes the round directories of server processes that
+ * no longer exist (the pid in the name; a live pid, even one reused by
+ * another program, is left alone).
  * An upload is appended to its spill chunk by chunk as it arrives, and the
  * round's reduction reads the spills back chunk by chunk, so the server's
  * memory holds one model and a few chunk buffers whatever the number of
@@ -129,6 +133,29 @@ const bestEffort = (what: string, file: string, f: () => void) =>
     Effect.catch((reason) => Effect.logWarning(`could not ${what} ${file}: ${reason}`)),
   )
 
+const roundDirectory = /^fedguard-round-\d+-p(\d+)-/
+
+// Whether a process with this pid exists: signal 0 checks without sending anything, and EPERM
+// means it exists under another user.
+const alive = (pid: number) =>
+  Effect.try({ try: () => process.kill(pid, 0), catch: (error) => (error as NodeJS.ErrnoException).code }).pipe(
+    Effect.as(true),
+    Effect.catch((code) => Effect.succeed(code === "EPERM")),
+  )
+
+// Removes the round directories left in `parent` by server processes that no longer exist.
+const sweepStale = (parent: string) =>
+  Effect.gen(function* () {
+    const names = yield* Effect.try(() => fs.readdirSync(parent)).pipe(Effect.orElseSucceed(() => []))
+    for (const name of names) {
+      const pid = Number(roundDirectory.exec(name)?.[1])
+      if (!Number.isSafeInteger(pid) || pid === process.pid || (yield* alive(pid))) continue
+      const dir = path.join(parent, name)
+      yield* bestEffort("remove the stale spill directory", dir, () => fs.rmSync(dir, { recursive: true, force: true }))
+      yield* Effect.logInfo(`removed ${dir}, left by server process ${pid}, which no longer runs`)
+    }
+  })
+
 /**
  * The store on the local file system, through `node:fs`'s synchronous calls.
  * Why synchronous: each call moves one transport chunk (a write) or one
@@ -144,10 +171,20 @@ const bestEffort = (what: string, file: string, f: () => void) =>
 export const make = (options: Options = {}): UpdateSpillService => {
   const parent = options.directory ?? os.tmpdir()
   let created = 0
+  let swept = false
 
   const directory = (round: number) =>
     Effect.acquireRelease(
-      attempt("directory", parent, () => fs.mkdtempSync(path.join(parent, `fedguard-round-${round}-`))),
+      Effect.andThen(
+        Effect.suspend(() => {
+          if (swept) return Effect.void
+          swept = true
+          return sweepStale(parent)
+        }),
+        attempt("directory", parent, () =>
+          fs.mkdtempSync(path.join(parent, `fedguard-round-${round}-p${process.pid}-`)),
+        ),
+      ),
       (dir) => bestEffort("remove the spill directory", dir, () => fs.rmSync(dir, { recursive: true, force: true })),
     )
 

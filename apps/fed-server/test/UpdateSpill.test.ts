@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -118,5 +119,34 @@ describe("UpdateSpill", () => {
         assert.strictEqual(error.operation, "create")
         assert.match(error.message, /ENOENT/)
       }).pipe(Effect.scoped),
+  )
+})
+
+describe("UpdateSpill stale directories", () => {
+  it.effect(
+    "before its first round, removes the round directories of server processes that no longer run, and no other",
+    () =>
+      Effect.gen(function* () {
+        const { parent, spills } = yield* store
+        // A pid that surely ran and ended: a child process that has exited.
+        const dead = spawnSync(process.execPath, ["-e", "0"]).pid!
+        const stale = path.join(parent, `fedguard-round-3-p${dead}-abc123`)
+        const live = path.join(parent, `fedguard-round-3-p${process.ppid}-def456`)
+        const foreign = path.join(parent, "fedguard-round-3-xyz789")
+        for (const dir of [stale, live, foreign]) {
+          fs.mkdirSync(dir)
+          fs.writeFileSync(path.join(dir, "1.f32le"), new Uint8Array(8))
+        }
+        const dir = yield* spills.directory(1)
+        assert.isFalse(fs.existsSync(stale), "the dead server's directory is removed")
+        assert.isTrue(fs.existsSync(live), "a live process's directory is left alone")
+        assert.isTrue(fs.existsSync(foreign), "a directory without a pid is left alone")
+        assert.match(path.basename(dir), new RegExp(`^fedguard-round-1-p${process.pid}-`))
+        // Only once per store: a stale directory appearing later waits for the next server.
+        const later = path.join(parent, `fedguard-round-9-p${dead}-ghi012`)
+        fs.mkdirSync(later)
+        yield* spills.directory(2)
+        assert.isTrue(fs.existsSync(later))
+      }),
   )
 })
