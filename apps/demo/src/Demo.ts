@@ -17,6 +17,7 @@ import * as FaultInjector from "./FaultInjector.ts"
 import * as FaultPlan from "./FaultPlan.ts"
 import * as Federation from "./Federation.ts"
 import * as RoundTable from "./RoundTable.ts"
+import * as Supervised from "./Supervised.ts"
 
 /**
  * What the demo runs: the federation's settings and the faults to inject.
@@ -24,7 +25,9 @@ import * as RoundTable from "./RoundTable.ts"
  * @since 0.1.0
  * @category models
  */
-export interface DemoOptions extends Omit<Federation.Options, "state"> {
+export interface DemoOptions extends Omit<Federation.Options, "state" | "reportHtml"> {
+  /** The server's HTML report; none: beside the JSON report (`demo-report.json` → `demo-report.html`). */
+  readonly reportHtml?: string | undefined
   /** `client-2@3`: SIGKILL client-2 when round 3 starts. */
   readonly kill: ReadonlyArray<FaultPlan.Fault>
   /** `client-2@5`: start client-2 again when round 5 starts. */
@@ -33,6 +36,8 @@ export interface DemoOptions extends Omit<Federation.Options, "state"> {
   readonly killServer: ReadonlyArray<number>
   /** The server's state file; `None`: a new one in a fresh temporary directory, so no old run is resumed. */
   readonly state: Option.Option<string>
+  /** Run the federation under fed-supervisor, which restarts a killed client by itself (`Supervised`). */
+  readonly supervise?: boolean | undefined
 }
 
 /**
@@ -114,6 +119,9 @@ const stateFile = (given: Option.Option<string>) =>
       }),
   })
 
+// `demo-report.json` → `demo-report.html`; a name without `.json` gets `.html` added.
+const htmlBeside = (report: string) => `${report.endsWith(".json") ? report.slice(0, -".json".length) : report}.html`
+
 const decodeReport = Schema.decodeUnknownEffect(Schema.fromJsonString(Report.Report))
 
 // The report is built from the state file: it must hold rounds 1…rounds, each exactly once,
@@ -150,6 +158,7 @@ export const run = Effect.fnUntraced(function* (options: DemoOptions) {
   const plan = yield* FaultPlan.make({ ...options, state: Option.getOrUndefined(options.state) })
   const startedAt = yield* Clock.currentTimeMillis
   const state = yield* stateFile(options.state)
+  const reportHtml = options.reportHtml ?? htmlBeside(options.report)
   return yield* Effect.gen(function* () {
     const federation = yield* Federation.Federation
     const injector = yield* FaultInjector.FaultInjector
@@ -177,17 +186,27 @@ export const run = Effect.fnUntraced(function* (options: DemoOptions) {
       return yield* new DemoFailed({ reason: "the server reported no final accuracy" })
     }
     const rounds = yield* checkReport(options.report, options.rounds)
+    for (const line of federation.summary === undefined ? [] : yield* federation.summary) yield* Console.log(line)
     if (progress.resumedAfter.length > 0) {
       yield* Console.log(`all ${rounds} rounds completed, each exactly once in the report; ${resumes(progress)}`)
     }
     const seconds = (((yield* Clock.currentTimeMillis) - startedAt) / 1000).toFixed(1)
     yield* Console.log(
-      `final accuracy ${progress.finalAccuracy.value.toFixed(4)} after ${rounds} rounds in ${seconds} s; report: ${options.report}`,
+      `final accuracy ${progress.finalAccuracy.value.toFixed(4)} after ${rounds} rounds in ${seconds} s; ` +
+        `report: ${options.report}; HTML report (charts, liveness timeline; opens offline): ${reportHtml}`,
     )
     return progress.finalAccuracy.value
   }).pipe(
     Effect.provide(
-      FaultInjector.layer(plan).pipe(Layer.provideMerge(Federation.layer({ ...options, state: state.path }))),
+      FaultInjector.layer(plan).pipe(
+        Layer.provideMerge(
+          (options.supervise === true ? Supervised.layer : Federation.layer)({
+            ...options,
+            reportHtml,
+            state: state.path,
+          }),
+        ),
+      ),
     ),
   )
 })

@@ -52,6 +52,8 @@ export interface Options {
   readonly seed: number
   readonly localEpochs: number
   readonly report: string
+  /** Where the server writes its self-contained HTML report (`--report-html`). */
+  readonly reportHtml: string
   readonly heartbeatInterval: string
   readonly heartbeatTimeout: string
   readonly roundTimeout: string
@@ -135,6 +137,7 @@ export const joinTimeout = "120s"
  * - `serverFinished`: waits for the last server process's exit; fails with
  *   `ServerExited` unless its exit code is 0.
  * - `clientsFinished`: waits up to 3 s for every client to exit.
+ * - `summary` (optional): lines for the end of the run.
  *
  * @since 0.2.0
  * @category services
@@ -153,6 +156,8 @@ export class Federation extends Context.Service<
     readonly running: Effect.Effect<number>
     readonly serverFinished: Effect.Effect<void, ServerExited>
     readonly clientsFinished: Effect.Effect<void>
+    /** Lines the demo prints before its last one (`--supervise`: each killed client's restart and rounds after it). */
+    readonly summary?: Effect.Effect<ReadonlyArray<string>> | undefined
   }
 >()("@fedguard/demo/Federation") {}
 
@@ -171,49 +176,58 @@ const childOptions = {
   stdin: "pipe",
 } as const
 
+/**
+ * fed-server's arguments in a demo run on `port` (the demo's and
+ * `--supervise`'s fleet alike); the secret goes through the environment.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const serverArgs = (options: Options, port: number): ReadonlyArray<string> => [
+  ...["--port", String(port), "--expected-clients", String(options.clients)],
+  ...["--min-clients", String(minClients(options.clients)), "--rounds", String(options.rounds)],
+  ...["--model", options.model, "--partition", options.partition, "--seed", String(options.seed)],
+  ...["--local-epochs", String(options.localEpochs), "--heartbeat-interval", options.heartbeatInterval],
+  ...(options.localSteps === undefined ? [] : ["--local-steps", String(options.localSteps)]),
+  ...["--heartbeat-timeout", options.heartbeatTimeout, "--round-timeout", options.roundTimeout],
+  ...["--join-timeout", joinTimeout, "--report", options.report, "--state", options.state],
+  ...["--report-html", options.reportHtml],
+]
+
 const serverCommand = (options: Options, secret: Redacted.Redacted<string>, port: number) =>
-  ChildProcess.make(
-    process.execPath,
-    [
-      serverBin,
-      ...["--port", String(port), "--expected-clients", String(options.clients)],
-      ...["--min-clients", String(minClients(options.clients)), "--rounds", String(options.rounds)],
-      ...["--model", options.model, "--partition", options.partition, "--seed", String(options.seed)],
-      ...["--local-epochs", String(options.localEpochs), "--heartbeat-interval", options.heartbeatInterval],
-      ...(options.localSteps === undefined ? [] : ["--local-steps", String(options.localSteps)]),
-      ...["--heartbeat-timeout", options.heartbeatTimeout, "--round-timeout", options.roundTimeout],
-      ...["--join-timeout", joinTimeout, "--report", options.report, "--state", options.state],
-    ],
-    {
-      ...childOptions,
-      env: { FED_SERVER_SECRET: secret, [ParentWatch.envVar]: "1" },
-      stdout: "pipe",
-      stderr: "pipe",
-    },
-  )
+  ChildProcess.make(process.execPath, [serverBin, ...serverArgs(options, port)], {
+    ...childOptions,
+    env: { FED_SERVER_SECRET: secret, [ParentWatch.envVar]: "1" },
+    stdout: "pipe",
+    stderr: "pipe",
+  })
+
+/**
+ * fed-client `id`'s arguments in a demo run against the server on
+ * `serverPort`; the secret goes through the environment.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const clientArgs = (options: Options, serverPort: number, id: string): ReadonlyArray<string> => [
+  ...["--server", `127.0.0.1:${serverPort}`, "--id", id],
+  ...["--shard-index", String(Number(id.slice("client-".length))), "--shard-count", String(options.clients)],
+  ...["--partition", options.partition, "--seed", String(options.seed)],
+  ...options.stall
+    .filter((fault) => fault.client === id)
+    .flatMap((fault) => ["--fault-stall-upload", String(fault.round)]),
+]
 
 const clientCommand = (options: Options, secret: Redacted.Redacted<string>, serverPort: number, id: string) =>
-  ChildProcess.make(
-    process.execPath,
-    [
-      clientBin,
-      ...["--server", `127.0.0.1:${serverPort}`, "--id", id],
-      ...["--shard-index", String(Number(id.slice("client-".length))), "--shard-count", String(options.clients)],
-      ...["--partition", options.partition, "--seed", String(options.seed)],
-      ...options.stall
-        .filter((fault) => fault.client === id)
-        .flatMap((fault) => ["--fault-stall-upload", String(fault.round)]),
-    ],
-    {
-      ...childOptions,
-      env: { FED_CLIENT_SECRET: secret, [ParentWatch.envVar]: "1" },
-      // Removing the client's fiber closes its scope, and the spawner ends the
-      // process with this signal: a crash, no close frame, no goodbye.
-      killSignal: "SIGKILL",
-      stdout: "ignore",
-      stderr: "inherit",
-    },
-  )
+  ChildProcess.make(process.execPath, [clientBin, ...clientArgs(options, serverPort, id)], {
+    ...childOptions,
+    env: { FED_CLIENT_SECRET: secret, [ParentWatch.envVar]: "1" },
+    // Removing the client's fiber closes its scope, and the spawner ends the
+    // process with this signal: a crash, no close frame, no goodbye.
+    killSignal: "SIGKILL",
+    stdout: "ignore",
+    stderr: "inherit",
+  })
 
 // One server process: `killed` once the demo killed it to restart it (its end is then not the
 // federation's end), `reader` turns its stdout into events, `exited` explains its exit.

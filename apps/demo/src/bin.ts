@@ -56,6 +56,12 @@ const demo = Command.make(
       Flag.withDescription("Where the server writes its report (default demo-report.json)"),
       Flag.withDefault("demo-report.json"),
     ),
+    reportHtml: Flag.String("report-html").pipe(
+      Flag.withDescription(
+        "Where the server writes its HTML report: charts, liveness timeline, settings, events; one file that opens offline (default: beside --report, demo-report.html)",
+      ),
+      Flag.optional,
+    ),
     kill: faults("kill", "CLIENT@ROUND: SIGKILL that client when that round starts (repeatable)"),
     stall: faults(
       "stall",
@@ -87,13 +93,23 @@ const demo = Command.make(
       Flag.withDescription("Silence after which a client is offline (default 2s)"),
       Flag.withDefault("2s"),
     ),
+    supervise: Flag.Boolean("supervise").pipe(
+      Flag.withDescription(
+        "Run the federation under fed-supervisor: a client killed with --kill is restarted by the supervisor and rejoins; not with --restart or --kill-server",
+      ),
+      Flag.withDefault(false),
+    ),
     roundTimeout: Flag.String("round-timeout").pipe(
       Flag.withDescription("Longest wait for updates in a round (default 60s)"),
       Flag.withDefault("60s"),
     ),
   },
   (options) =>
-    Demo.run({ ...options, localSteps: Option.getOrUndefined(options.localSteps) }).pipe(Effect.asVoid, Effect.scoped),
+    Demo.run({
+      ...options,
+      localSteps: Option.getOrUndefined(options.localSteps),
+      reportHtml: Option.getOrUndefined(options.reportHtml),
+    }).pipe(Effect.asVoid, Effect.scoped),
 ).pipe(Command.withDescription("Runs a demo federation: fed-server + N fed-client processes on 127.0.0.1"))
 
 const isUsageError = (error: unknown) =>

@@ -84,6 +84,10 @@ describe("demo", () => {
         ])
         assert.strictEqual(run.code, 0, run.stderr.join("\n"))
         assert.match(run.stdout.at(-1)!, /^final accuracy 0\.\d{4} after 40 rounds in [\d.]+ s; report: /)
+        // The HTML report is written by default, beside the JSON report, and its path printed.
+        const html = report.replace(/\.json$/, ".html")
+        assert.include(run.stdout.at(-1)!, `HTML report (charts, liveness timeline; opens offline): ${html}`)
+        assert.include(readFileSync(html, "utf8"), '<canvas id="rounds-chart"')
         // The table comes from typed events: one row per round, in order, and the client notes.
         const rounds = run.stdout.filter((line) => /^\d+\s/.test(line)).map((line) => Number(line.split(" ")[0]))
         assert.deepStrictEqual(

@@ -64,6 +64,35 @@ export class UploadFailed extends Schema.TaggedClass<UploadFailed>()("UploadFail
 }) {}
 
 /**
+ * A round's training was lost: its training worker (`--trainer thread`)
+ * crashed or hung on every attempt (`TrainerLost`). The round is not
+ * uploaded, so the server excludes this client from it at the round's
+ * timeout; the session goes on and the next round gets a fresh worker.
+ *
+ * @since 0.5.0
+ * @category events
+ */
+export class TrainingFailed extends Schema.TaggedClass<TrainingFailed>()("TrainingFailed", {
+  id: Schema.String,
+  round: Schema.Int,
+  reason: Schema.String,
+}) {}
+
+/**
+ * The training worker (`--trainer thread`) went away (`reason`: it exited,
+ * or was silent for the trainer timeout) and a fresh one was started and
+ * loaded the shard; `restarts` counts them since the client started.
+ *
+ * @since 0.5.0
+ * @category events
+ */
+export class TrainerRestarted extends Schema.TaggedClass<TrainerRestarted>()("TrainerRestarted", {
+  id: Schema.String,
+  reason: Schema.String,
+  restarts: Schema.Int,
+}) {}
+
+/**
  * The session ended before training completed, for a retryable reason
  * (`PeerLost`, connection ended, no welcome in time); the client reconnects
  * after `reconnectInMs` (from `@fedguard/retry`'s policy, with jitter).
@@ -151,6 +180,8 @@ export const ClientEvent = Schema.Union([
   Joined,
   RoundTrained,
   UploadFailed,
+  TrainingFailed,
+  TrainerRestarted,
   ServerLost,
   Refused,
   ServerMisbehaved,
@@ -177,6 +208,8 @@ export const lines = EventLog.codec(ClientEvent, {
   Joined: { name: "joined", level: "Info" },
   RoundTrained: { name: "round-trained", level: "Info" },
   UploadFailed: { name: "upload-failed", level: "Warning" },
+  TrainingFailed: { name: "training-failed", level: "Warning" },
+  TrainerRestarted: { name: "trainer-restarted", level: "Warning" },
   ServerLost: { name: "server-lost", level: "Warning" },
   Refused: { name: "refused", level: "Error" },
   ServerMisbehaved: { name: "server-misbehaved", level: "Error" },

@@ -23,6 +23,8 @@ import { HeartbeatConfig } from "@fedguard/heartbeat"
 import { RetryPolicy } from "@fedguard/retry"
 import { TimeoutBudget } from "@fedguard/stall-guard"
 import { Effect, Schema } from "effect"
+import * as ClientDiagnostics from "./ClientDiagnostics.ts"
+import * as TrainerSettings from "./TrainerSettings.ts"
 
 const { int, millis } = Settings
 
@@ -65,6 +67,10 @@ const Fields = Schema.Struct({
   faultStallUpload: Schema.optionalKey(int(1, 1_000_000)),
   memoryCleanupRounds: int(0, 1_000_000, "0"),
   memoryThreshold: Schema.optionalKey(Memory.Threshold),
+  // --diagnostics, --diagnostics-interval, --diagnostics-log-file, --otlp-endpoint
+  ...ClientDiagnostics.fields,
+  // --trainer, --trainer-timeout, --fault-block-training
+  ...TrainerSettings.fields,
 })
 
 type Fields = typeof Fields.Type
@@ -131,6 +137,8 @@ export const descriptions: Record<keyof ClientSettings, string> = {
   faultStallUpload:
     "Fault injection (tests, the demo): in this round the upload stops sending mid-stream while heartbeats go on",
   ...Memory.descriptions,
+  ...ClientDiagnostics.descriptions,
+  ...TrainerSettings.descriptions,
 }
 
 /**

@@ -10,14 +10,16 @@ import { Memory } from "@fedguard/app-kit"
 import { MemoryCleanup } from "@fedguard/memory-cleanup"
 import { type Connection, Transport, TransportError } from "@fedguard/transport"
 import { Effect, type FileSystem, Layer, type Path, type Scope, Stream } from "effect"
+import * as ClientDiagnostics from "./ClientDiagnostics.ts"
 import type { LocalDataUnavailable, ReconnectGaveUp } from "./ClientError.ts"
 import * as ClientEvent from "./ClientEvent.ts"
 import * as ClientEvents from "./ClientEvents.ts"
 import type { ClientSettings } from "./ClientSettings.ts"
-import * as LocalData from "./LocalData.ts"
+import type * as LocalData from "./LocalData.ts"
 import * as ReconnectLoop from "./ReconnectLoop.ts"
 import * as ServerSession from "./ServerSession.ts"
 import * as SessionEnd from "./SessionEnd.ts"
+import * as TrainerThread from "./TrainerThread.ts"
 
 /**
  * Everything that can end the client with an error.
@@ -47,7 +49,8 @@ export const connect = (
 
 /**
  * The client's services from its settings: the event hub and the shard
- * (MNIST is read when the Layer is built).
+ * (MNIST is read when the Layer is built, in the training worker with
+ * `--trainer thread`).
  *
  * @since 0.2.0
  * @category layers
@@ -60,8 +63,8 @@ export const layer = (
   FileSystem.FileSystem | Path.Path
 > =>
   Layer.mergeAll(
-    ClientEvents.layer,
-    LocalData.layer(settings),
+    // The shard and its trainer: a worker thread (--trainer thread, the default) or inline.
+    TrainerThread.layerFor(settings).pipe(Layer.provideMerge(ClientEvents.layer)),
     MemoryCleanup.layer(Memory.cleanupOptions(settings.memoryCleanupRounds, settings.memoryThreshold)),
   )
 
@@ -110,7 +113,10 @@ export const participate = (
   Effect.scoped(
     ReconnectLoop.run(
       settings,
-      Effect.flatMap(connect(settings.server), (connection) => ServerSession.run(settings, connection)),
+      Effect.flatMap(connect(settings.server), (connection) =>
+        // Diagnostics (when provided) go over this session once the server welcomes it.
+        Effect.andThen(ClientDiagnostics.attach(connection), ServerSession.run(settings, connection)),
+      ).pipe(Effect.withSpan("FedClient.session", { attributes: { "fedguard.client.id": settings.id } })),
     ),
   )
 
@@ -119,7 +125,8 @@ export const participate = (
  * `Transport` (`NodeTransport.layer()` for TCP, an
  * `InMemoryTransport` endpoint in tests), and a `FileSystem` and `Path` to read
  * MNIST (`NodeServices.layer`). Succeeds with the server's final
- * word (`finalAccuracy`, `rounds`).
+ * word (`finalAccuracy`, `rounds`). Its diagnostics (`ClientDiagnostics`,
+ * unless `--diagnostics false`) go to the server over each session.
  *
  * @example
  * ```ts
@@ -135,4 +142,7 @@ export const participate = (
 export const run = (
   settings: ClientSettings,
 ): Effect.Effect<SessionEnd.Completed, FedClientError, Transport.Transport | FileSystem.FileSystem | Path.Path> =>
-  Effect.scoped(Effect.andThen(cleanUpMemory(settings.id), participate(settings))).pipe(Effect.provide(layer(settings)))
+  Effect.scoped(Effect.andThen(cleanUpMemory(settings.id), participate(settings))).pipe(
+    Effect.provide(ClientDiagnostics.layer(settings)),
+    Effect.provide(layer(settings)),
+  )

@@ -1,18 +1,23 @@
 /**
- * The data this client trains on: the MNIST training split and the indices
- * of its own shard, cut exactly as every other process with the same seed
- * cuts them.
+ * The data this client trains on and how: its shard (the MNIST training
+ * split cut exactly as every other process with the same seed cuts it, by
+ * default) and the local training of a round's model on it. Both come from
+ * the `Workload` in context, so a simulation swaps them without touching the
+ * client.
  *
  * @since 0.2.0
  */
-import { Dataset, Mnist, Partition } from "@fedguard/federation"
+import { type Dataset, type Model, type Training, Workload } from "@fedguard/federation"
 import { Context, Effect, type FileSystem, Layer, type Path } from "effect"
-import { LocalDataUnavailable } from "./ClientError.ts"
+import { LocalDataUnavailable, type TrainerLost } from "./ClientError.ts"
 import type { ClientSettings } from "./ClientSettings.ts"
 
 /**
- * The training split (`train`) and this client's sample indices into it
- * (`shard`).
+ * The shard's size (`samples`, declared at join) and `train`, which trains a
+ * round's global model on the shard (see `Workload.LocalWork`). With
+ * `--trainer thread` (`TrainerThread`) training runs in a worker thread and
+ * may also fail with `TrainerLost` (the worker crashed or hung on every
+ * attempt): that round is lost, not the session.
  *
  * @since 0.2.0
  * @category services
@@ -20,8 +25,10 @@ import type { ClientSettings } from "./ClientSettings.ts"
 export class LocalData extends Context.Service<
   LocalData,
   {
-    readonly train: Dataset.Dataset
-    readonly shard: Uint32Array
+    readonly samples: Workload.LocalWork["samples"]
+    readonly train: (
+      ...args: Parameters<Workload.LocalWork["train"]>
+    ) => Effect.Effect<Training.Trained, Training.InvalidTrainingOptions | Model.ParamCountMismatch | TrainerLost>
   }
 >()("@fedguard/fed-client/LocalData") {}
 
@@ -34,8 +41,8 @@ export class LocalData extends Context.Service<
 export type ShardSettings = Pick<ClientSettings, "seed" | "partition" | "shardCount" | "shardIndex">
 
 /**
- * Loads MNIST, splits it with the federation's seed and cuts out shard
- * `shardIndex` of `shardCount`.
+ * Loads the shard through the `Workload` in context: by default MNIST,
+ * split with the federation's seed, shard `shardIndex` of `shardCount`.
  *
  * @since 0.2.0
  * @category constructors
@@ -43,17 +50,10 @@ export type ShardSettings = Pick<ClientSettings, "seed" | "partition" | "shardCo
 export const load = (
   settings: ShardSettings,
 ): Effect.Effect<LocalData["Service"], LocalDataUnavailable, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function* () {
-    const data = yield* Mnist.load
-    const { train } = yield* Dataset.split(data, { seed: settings.seed })
-    const shard = yield* Partition.shard(train, {
-      kind: settings.partition,
-      clients: settings.shardCount,
-      seed: settings.seed,
-      index: settings.shardIndex,
-    })
-    return LocalData.of({ train, shard })
-  }).pipe(Effect.mapError((error) => new LocalDataUnavailable({ reason: error.message })))
+  Workload.Workload.use((workload) => workload.loadLocal(settings)).pipe(
+    Effect.map(LocalData.of),
+    Effect.mapError((error) => new LocalDataUnavailable({ reason: error.message })),
+  )
 
 /**
  * {@link load} as a Layer: the data is read once, when the Layer is built.
@@ -68,13 +68,11 @@ export const layer = (
 
 /**
  * Given data instead of MNIST, for tests: a few synthetic samples train in
- * microseconds. The shard is every sample unless given.
+ * microseconds (with the MNIST models' SGD). The shard is every sample
+ * unless given.
  *
  * @since 0.2.0
  * @category layers
  */
 export const layerTest = (train: Dataset.Dataset, shard?: Uint32Array): Layer.Layer<LocalData> =>
-  Layer.succeed(
-    LocalData,
-    LocalData.of({ train, shard: shard ?? Uint32Array.from({ length: train.count }, (_, i) => i) }),
-  )
+  Layer.succeed(LocalData, LocalData.of(Workload.localWorkOf(train, shard)))

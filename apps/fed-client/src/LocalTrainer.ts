@@ -6,8 +6,9 @@
  * @since 0.2.0
  */
 
-import { Protocol } from "@fedguard/app-kit"
-import { Model, Training, Weights } from "@fedguard/federation"
+import { Progress, Protocol } from "@fedguard/app-kit"
+import type { Model } from "@fedguard/federation"
+import { Training, Weights } from "@fedguard/federation"
 import { Retry, RetryPolicy } from "@fedguard/retry"
 import { AckProgressWatchdog } from "@fedguard/stall-guard"
 import type { Connection, TransportError } from "@fedguard/transport"
@@ -109,7 +110,6 @@ export const make = Effect.fnUntraced(function* (
 ): Effect.fn.Return<LocalTrainer["Service"], never, Scope.Scope | LocalData | ClientEvents> {
   const local = yield* LocalData
   const events = yield* ClientEvents
-  const model = Model.make(options.training.model)
   // Capacity one, sliding: the newest model replaces a queued older one. The round in
   // training is finished and uploaded (the server may still count it); only stale
   // queued rounds are skipped.
@@ -117,14 +117,23 @@ export const make = Effect.fnUntraced(function* (
 
   const trainRound = Effect.fnUntraced(function* (global: GlobalModel) {
     const startedAt = yield* Clock.currentTimeMillis
-    const trained = yield* Training.train(model, global.params, local.train, {
+    const training = local.train(options.training.model, global.params, {
+      round: global.round,
       seed: Training.roundSeed(options.seed, global.round, options.shardIndex),
       epochs: options.training.localEpochs,
       maxSteps: options.training.localSteps,
       batchSize: options.training.batchSize,
       learningRate: options.training.learningRate,
-      indices: local.shard,
     })
+    // A training worker lost on every attempt (`--trainer thread`) loses this round only, loudly:
+    // the server excludes the client from it at its timeout, and the next round trains again.
+    const trained = yield* Effect.catchTag(training, "TrainerLost", (lost) =>
+      Effect.as(
+        events.publish(new ClientEvent.TrainingFailed({ id: options.id, round: global.round, reason: lost.message })),
+        undefined,
+      ),
+    )
+    if (trained === undefined) return
     const upload = Weights.encode(trained.params)
     const header = {
       tag: "update",
@@ -139,8 +148,16 @@ export const make = Effect.fnUntraced(function* (
     // FLARE's fix B on the client: an upload whose ACK offset stops moving fails as AckStalled and
     // is retried on a fresh stream under the retry policy; the watchdog's own warning repeats the
     // UploadFailed event below.
+    // An update over 1 MiB gets a progress bar when stdout is a terminal (`Progress.layerTerminal`).
     const watched = AckProgressWatchdog.watch(
-      (onProgress) => Effect.suspend(() => options.connection.sendBytes(header, data(), { onProgress })),
+      (onProgress) =>
+        Progress.tracked(`round ${global.round} update → server`, upload.byteLength, (advance) =>
+          Effect.suspend(() =>
+            options.connection.sendBytes(header, data(), {
+              onProgress: (acked) => Effect.andThen(onProgress(acked), advance(acked)),
+            }),
+          ),
+        ),
       { ackProgressTimeout: options.training.ackProgressTimeoutMs, checkInterval: options.training.checkIntervalMs },
     ).pipe(Effect.provideService(References.MinimumLogLevel, "Error"))
     const delivered = yield* Retry.retry(watched, options.retry ?? RetryPolicy.defaults, {

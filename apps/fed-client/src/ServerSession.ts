@@ -14,7 +14,7 @@
  */
 
 import { Auth, Protocol } from "@fedguard/app-kit"
-import { Model, Weights } from "@fedguard/federation"
+import { Weights, Workload } from "@fedguard/federation"
 import { Heartbeat, HeartbeatSender } from "@fedguard/heartbeat"
 import { Connection, Envelope, PeerId, type TransportError } from "@fedguard/transport"
 import { Effect, Option, References, Result, Schema, type Scope, Stream } from "effect"
@@ -141,7 +141,7 @@ const greet = (ctx: Ctx) =>
       case "challenge": {
         const proof = Auth.prove(ctx.settings.secret, message.nonce, id)
         yield* ctx.connection
-          .send(Protocol.toEnvelope({ _tag: "join", id, proof, samples: ctx.local.shard.length }))
+          .send(Protocol.toEnvelope({ _tag: "join", id, proof, samples: ctx.local.samples }))
           .pipe(Effect.mapError(transportEnded(ctx, false)))
         return Result.failVoid
       }
@@ -185,7 +185,7 @@ const route = (
   ctx: Ctx,
   sender: HeartbeatSender.HeartbeatSender["Service"],
   trainer: LocalTrainer.LocalTrainer["Service"],
-  model: Model.Model,
+  paramCount: number,
 ) =>
   Effect.fnUntraced(function* (
     item: Connection.Inbound,
@@ -201,7 +201,7 @@ const route = (
         Effect.mapError((error) => new Undecodable({ server, reason: error.reason })),
       )
       // At most one model's worth of bytes is buffered, whatever the server announces.
-      const collected = yield* Connection.collectBytes(transfer, model.paramCount * 4).pipe(Effect.result)
+      const collected = yield* Connection.collectBytes(transfer, paramCount * 4).pipe(Effect.result)
       if (Result.isFailure(collected)) {
         // A model stream that breaks (aborted, or cut by a closing connection) ends this transfer,
         // not the session: what the server sent after it (`refused: replaced …`) or the end of
@@ -210,7 +210,7 @@ const route = (
         return yield* transportEnded(ctx, true)(collected.failure)
       }
       const bytes = collected.success
-      const params = yield* Weights.decode(bytes, model.paramCount).pipe(
+      const params = yield* Weights.decode(bytes, paramCount).pipe(
         Effect.mapError(
           (error) => new Undecodable({ server, reason: `model of round ${meta.round}: ${error.message}` }),
         ),
@@ -283,7 +283,7 @@ export const run = Effect.fnUntraced(function* (
   })
   const routed = connection.inbound.pipe(
     Stream.mapError(transportEnded(ctx, true)),
-    Stream.mapEffect(route(ctx, sender, trainer, Model.make(welcome.model))),
+    Stream.mapEffect(route(ctx, sender, trainer, (yield* Workload.Workload).paramCount(welcome.model))),
     Stream.filterMap((done) => done),
     Stream.runHead,
     Effect.flatMap(

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Cli, EventLog, ParentWatch } from "@fedguard/app-kit"
+import { Cli, EventLog, ParentWatch, Progress, Telemetry } from "@fedguard/app-kit"
 import { NodeTransport } from "@fedguard/transport-node"
 import { Effect } from "effect"
 import { ClientSettings, descriptions } from "./ClientSettings.ts"
@@ -20,6 +20,16 @@ const command = Cli.command("fed-client", {
     FedClient.run(settings).pipe(
       Effect.asVoid,
       Effect.provide(NodeTransport.layer()),
+      // Inside the JSON-lines logger: the OTLP logger (--otlp-endpoint) is added to it.
+      Effect.provide(
+        Telemetry.layer({
+          endpoint: settings.otlpEndpoint,
+          serviceName: "fed-client",
+          attributes: { "fedguard.client.id": settings.id },
+        }),
+      ),
+      // On a terminal only: progress bars of long uploads, the JSON lines printed above them.
+      Effect.provide(Progress.layerTerminal),
       Effect.provide(EventLog.layer),
       Effect.provide(ParentWatch.layer),
     ),

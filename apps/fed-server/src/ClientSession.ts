@@ -12,6 +12,7 @@
  * @since 0.2.0
  */
 import { Auth, Protocol } from "@fedguard/app-kit"
+import { DiagnosticsMessage } from "@fedguard/diagnostics"
 import { Heartbeat } from "@fedguard/heartbeat"
 import { StallMonitor } from "@fedguard/stall-guard"
 import { type Connection, Envelope, TransportError } from "@fedguard/transport"
@@ -32,6 +33,7 @@ import {
 } from "effect"
 import { ClientDirectory, type Session } from "./ClientDirectory.ts"
 import { ClientLiveness } from "./ClientLiveness.ts"
+import { DiagnosticsReceiver } from "./DiagnosticsReceiver.ts"
 import { RoundCoordinator } from "./RoundCoordinator.ts"
 import * as ServerEvent from "./ServerEvent.ts"
 import { ServerEvents } from "./ServerEvents.ts"
@@ -83,6 +85,7 @@ interface Deps {
   readonly liveness: ClientLiveness["Service"]
   readonly coordinator: RoundCoordinator["Service"]
   readonly events: ServerEvents["Service"]
+  readonly diagnostics: DiagnosticsReceiver["Service"]
   readonly options: Options
   readonly allowed: ReadonlySet<string> | undefined
 }
@@ -116,6 +119,8 @@ const route = (deps: Deps, session: Session, item: Connection.Inbound) =>
       return
     }
     yield* deps.liveness.signOfLife(id)
+    // Diagnostics are untrusted data for the receiver, never a reason to end the session.
+    if (item.envelope.tag === DiagnosticsMessage.tag) return yield* deps.diagnostics.receive(id, item.envelope)
     // Any other message after the join is decoded (a garbage one ends the session) and ignored.
     yield* Protocol.fromEnvelope(item.envelope, id)
   })
@@ -263,6 +268,7 @@ export const make = Effect.fnUntraced(function* (options: Options) {
     liveness: yield* ClientLiveness,
     coordinator: yield* RoundCoordinator,
     events: yield* ServerEvents,
+    diagnostics: yield* DiagnosticsReceiver,
     options,
     allowed: options.clientIds === undefined ? undefined : new Set(options.clientIds),
   }
@@ -282,5 +288,8 @@ export const make = Effect.fnUntraced(function* (options: Options) {
  */
 export const layer = (
   options: Options,
-): Layer.Layer<ClientSession, never, ClientDirectory | ClientLiveness | RoundCoordinator | ServerEvents> =>
-  Layer.effect(ClientSession, make(options))
+): Layer.Layer<
+  ClientSession,
+  never,
+  ClientDirectory | ClientLiveness | RoundCoordinator | ServerEvents | DiagnosticsReceiver
+> => Layer.effect(ClientSession, make(options))

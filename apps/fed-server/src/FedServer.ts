@@ -13,14 +13,15 @@
  * ```
  *
  * `run` listens on the `Transport` in context, serves every connection, loads
- * the test split, runs the job and returns the report. `bin.ts` only chooses
+ * the held-out evaluation of the `Workload` in context (MNIST's test split
+ * unless one is provided), runs the job and returns the report. `bin.ts` only chooses
  * the transport, the logger and the settings' sources.
  *
  * @since 0.2.0
  */
 
 import { Memory, type Report, Settings } from "@fedguard/app-kit"
-import { Dataset, Mnist, Model } from "@fedguard/federation"
+import { Workload } from "@fedguard/federation"
 import { JobStore } from "@fedguard/job-lifecycle"
 import { MemoryCleanup } from "@fedguard/memory-cleanup"
 import { NeighborRegistry } from "@fedguard/retry"
@@ -29,11 +30,15 @@ import { Effect, type FileSystem, Layer, type Path, Schema } from "effect"
 import * as ClientDirectory from "./ClientDirectory.ts"
 import * as ClientLiveness from "./ClientLiveness.ts"
 import * as ClientSession from "./ClientSession.ts"
+import * as DiagnosticsReceiver from "./DiagnosticsReceiver.ts"
 import * as RoundCoordinator from "./RoundCoordinator.ts"
+import * as RunRecorder from "./RunRecorder.ts"
 import * as ServerEvent from "./ServerEvent.ts"
 import * as ServerEvents from "./ServerEvents.ts"
+import * as ServerMetrics from "./ServerMetrics.ts"
 import * as ServerSettings from "./ServerSettings.ts"
 import * as StateLock from "./StateLock.ts"
+import * as StatusPage from "./StatusPage.ts"
 import * as TrainingJob from "./TrainingJob.ts"
 
 /**
@@ -70,12 +75,19 @@ export const layer = (settings: ServerSettings.ServerSettings, options: Training
   )
   const rounds = Layer.mergeAll(
     ClientLiveness.layer({ ...ServerSettings.livenessOptions(settings), clientIds }),
-    RoundCoordinator.layer({
-      paramCount: Model.make(settings.model).paramCount,
-      roundTimeout: timeouts.roundTimeout,
-      ackProgressTimeout: timeouts.ackProgressTimeout,
-      checkInterval: timeouts.checkInterval,
-    }),
+    DiagnosticsReceiver.layer({ accept: settings.acceptDiagnostics === "true" }),
+    ServerMetrics.layer,
+    // The model's size is the `Workload`'s to say (MNIST's models unless one is provided).
+    Layer.unwrap(
+      Workload.Workload.useSync((workload) =>
+        RoundCoordinator.layer({
+          paramCount: workload.paramCount(settings.model),
+          roundTimeout: timeouts.roundTimeout,
+          ackProgressTimeout: timeouts.ackProgressTimeout,
+          checkInterval: timeouts.checkInterval,
+        }),
+      ),
+    ),
   ).pipe(Layer.provideMerge(foundation))
   return Layer.mergeAll(
     ClientSession.layer({
@@ -102,6 +114,8 @@ export const layer = (settings: ServerSettings.ServerSettings, options: Training
     TrainingJob.layer(settings, options).pipe(
       Layer.provide(MemoryCleanup.layer(Memory.cleanupOptions(settings.memoryCleanupRounds, settings.memoryThreshold))),
     ),
+    // The run as a person sees it (--status-port, --report-html), folded from the events.
+    StatusPage.layerWatching(settings, { title: settings.jobName, settings: ServerSettings.reportConfig(settings) }),
   ).pipe(Layer.provideMerge(rounds))
 }
 
@@ -140,13 +154,19 @@ export const run = (
     const port = Number(listener.address.slice(listener.address.lastIndexOf(":") + 1))
     yield* events.publish(new ServerEvent.Listening({ host: settings.host, port }))
     yield* Effect.forkScoped(sessions.accept(listener.connections))
-    const data = yield* Mnist.load.pipe(Effect.mapError((error) => new ServerFailed({ reason: error.message })))
-    const { test } = yield* Dataset.split(data, { seed: settings.seed }).pipe(
-      Effect.mapError((error) => new ServerFailed({ reason: error.message })),
-    )
-    const result = yield* job.run(test).pipe(Effect.mapError(failedJob))
-    return { config: ServerSettings.reportConfig(settings), ...result } satisfies Report.Report
+    const workload = yield* Workload.Workload
+    const evaluation = yield* workload
+      .loadEvaluation(settings.seed)
+      .pipe(Effect.mapError((error) => new ServerFailed({ reason: error.message })))
+    const result = yield* job.run(evaluation).pipe(Effect.mapError(failedJob))
+    const diagnostics = yield* (yield* DiagnosticsReceiver.DiagnosticsReceiver).snapshot
+    return {
+      config: ServerSettings.reportConfig(settings),
+      ...result,
+      ...(diagnostics.length === 0 ? {} : { diagnostics }),
+    } satisfies Report.Report
   }).pipe(
+    Effect.tap((report) => RunRecorder.writeHtml(settings.reportHtml, report)),
     Effect.provide(layer(settings, options)),
     // One server per state file, taken once the store has opened it (a file that is not a state file
     // is refused before any lock file is created next to it), released when the run ends.
@@ -154,6 +174,8 @@ export const run = (
     Effect.provide(JobStore.layerSqlite({ path: settings.state })),
     Effect.provide(Layer.effectDiscard(StateLock.checkWritable(settings.state))),
     Effect.catchTags({
+      ReportHtmlError: (error) => Effect.fail(new ServerFailed({ reason: `--report-html: ${error.message}` })),
+      StatusPageFailed: (error) => Effect.fail(new ServerFailed({ reason: `--status-port: ${error.message}` })),
       StateInUse: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),
       StateLockFailed: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),
       NotAStateFile: (error) => Effect.fail(new ServerFailed({ reason: `--state: ${error.message}` })),

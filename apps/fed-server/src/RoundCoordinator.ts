@@ -22,7 +22,7 @@
  * @since 0.2.0
  */
 
-import { Protocol } from "@fedguard/app-kit"
+import { Progress, Protocol } from "@fedguard/app-kit"
 import { Weights } from "@fedguard/federation"
 import { NeighborRegistry } from "@fedguard/retry"
 import { AckProgressWatchdog } from "@fedguard/stall-guard"
@@ -224,7 +224,7 @@ const receive =
           // A connection that broke mid-upload is a departure, which the session's end reports.
           return
       }
-    })
+    }).pipe(Effect.withSpan("RoundCoordinator.receive", { attributes: { "fedguard.client.id": id } }))
 
 // One round's bookkeeping: its RoundState, folded over the mailbox's inputs, and the events
 // that say what happened.
@@ -264,6 +264,8 @@ const ledger = (deps: Deps, round: number, participants: ReadonlyArray<string>) 
         return yield* refuse(verdict.failure, !late)
       }
       state = RoundState.accept(state, verdict.success)
+      const { id, samples } = verdict.success
+      yield* deps.events.publish(new ServerEvent.UpdateAccepted({ round, id, samples }))
     })
 
   const apply = (input: Input): Effect.Effect<void> => {
@@ -302,8 +304,14 @@ const sendModel = (deps: Deps, round: number, model: Uint8Array, id: string, onS
     const { connection, guard } = session.value
     // FLARE's fixes B and C: the send fails as stalled when its ACK offset stops moving, and the
     // session's monitor counts it as pending while it runs.
+    // A model over 1 MiB gets a progress bar when stdout is a terminal (`Progress.layerTerminal`).
     const send = AckProgressWatchdog.watch(
-      (onProgress) => connection.sendBytes(header, Stream.make(model), { onProgress }),
+      (onProgress) =>
+        Progress.tracked(`round ${round} model → ${id}`, model.byteLength, (advance) =>
+          connection.sendBytes(header, Stream.make(model), {
+            onProgress: (acked) => Effect.andThen(onProgress(acked), advance(acked)),
+          }),
+        ),
       { ackProgressTimeout: deps.ackProgressTimeout, checkInterval: deps.checkInterval },
     ).pipe(guard, Effect.provideService(References.MinimumLogLevel, "Error"))
     yield* deps.neighbors.send(PeerId.make(id), send).pipe(
@@ -322,6 +330,7 @@ const runRound = (deps: Deps) =>
     global: Float32Array,
     participants: ReadonlyArray<string>,
   ) {
+    yield* Effect.annotateCurrentSpan({ "fedguard.round": round, "fedguard.participants": participants.length })
     const startedAt = yield* Clock.currentTimeMillis
     const deadline = startedAt + deps.roundTimeoutMs
     // Encoded once (a view of `global` on little-endian hosts): every participant is sent these
@@ -368,6 +377,9 @@ const runRound = (deps: Deps) =>
             yield* aggregateSpilled(state.accepted, { chunk: deps.aggregationChunk }).pipe(
               Effect.provideService(UpdateSpill, deps.spills),
               Effect.orDie,
+              Effect.withSpan("RoundCoordinator.aggregate", {
+                attributes: { "fedguard.round": round, "fedguard.updates": state.accepted.length },
+              }),
             ),
           )
     return {

@@ -314,6 +314,71 @@ export class ReportWritten extends Schema.TaggedClass<ReportWritten>()("ReportWr
 }) {}
 
 /**
+ * A `diagnostics` message from the authenticated client `id` did not decode
+ * (`reason` says what is wrong, `path` names the field when there is one,
+ * e.g. `reports.0.collector`). The message is dropped and counted in the
+ * report; the client's session and rounds go on.
+ *
+ * @since 0.4.0
+ * @category events
+ */
+export class DiagnosticsRejected extends Schema.TaggedClass<DiagnosticsRejected>()("DiagnosticsRejected", {
+  id: Schema.String,
+  reason: Schema.String,
+  path: Schema.optionalKey(Schema.String),
+}) {}
+
+/**
+ * The server refuses diagnostics (`--accept-diagnostics false`) and dropped
+ * the first message of `id` (`reports` reports). Published once per client;
+ * later messages are dropped silently. The session goes on.
+ *
+ * @since 0.4.0
+ * @category events
+ */
+export class DiagnosticsRefused extends Schema.TaggedClass<DiagnosticsRefused>()("DiagnosticsRefused", {
+  id: Schema.String,
+  reports: Schema.Int,
+}) {}
+
+/**
+ * The Prometheus endpoint (`--metrics-port`) listens on `host:port` and
+ * serves `GET /metrics`.
+ *
+ * @since 0.4.0
+ * @category events
+ */
+export class MetricsListening extends Schema.TaggedClass<MetricsListening>()("MetricsListening", {
+  host: Schema.String,
+  port: Schema.Int,
+}) {}
+
+/**
+ * `UpdateAdmission` admitted `id`'s update for the running round (`samples`
+ * training samples): it will be averaged when the round ends.
+ *
+ * @since 0.4.0
+ * @category events
+ */
+export class UpdateAccepted extends Schema.TaggedClass<UpdateAccepted>()("UpdateAccepted", {
+  round: Schema.Int,
+  id: Schema.String,
+  samples: Schema.Int,
+}) {}
+
+/**
+ * The live status page (`--status-port`) serves `url` (its bearer token,
+ * if any, is never part of it). Published right after `Listening`.
+ *
+ * @since 0.4.0
+ * @category events
+ */
+export class StatusPageListening extends Schema.TaggedClass<StatusPageListening>()("StatusPageListening", {
+  url: Schema.String,
+  authenticated: Schema.Boolean,
+}) {}
+
+/**
  * Every server event.
  *
  * @since 0.2.0
@@ -345,6 +410,11 @@ export const ServerEvent = Schema.Union([
   QuorumRestored,
   TrainingCompleted,
   ReportWritten,
+  DiagnosticsRejected,
+  DiagnosticsRefused,
+  MetricsListening,
+  UpdateAccepted,
+  StatusPageListening,
 ])
 
 /**
@@ -387,6 +457,11 @@ export const lines = EventLog.codec(ServerEvent, {
   QuorumRestored: { name: "quorum-restored", level: "Info" },
   TrainingCompleted: { name: "training-completed", level: "Info" },
   ReportWritten: { name: "report-written", level: "Info" },
+  DiagnosticsRejected: { name: "diagnostics-rejected", level: "Warning" },
+  DiagnosticsRefused: { name: "diagnostics-refused", level: "Info" },
+  MetricsListening: { name: "metrics-listening", level: "Info" },
+  UpdateAccepted: { name: "update-accepted", level: "Info" },
+  StatusPageListening: { name: "status-page-listening", level: "Info" },
 })
 
 /**

@@ -33,6 +33,8 @@ import { HeartbeatConfig, LivenessTracker } from "@fedguard/heartbeat"
 import { RetryPolicy } from "@fedguard/retry"
 import { TimeoutBudget } from "@fedguard/stall-guard"
 import { Effect, Result, Schema } from "effect"
+import * as Observability from "./Observability.ts"
+import * as StatusPage from "./StatusPage.ts"
 
 const { int, millis } = Settings
 
@@ -113,6 +115,10 @@ const Fields = Schema.Struct({
   ),
   memoryCleanupRounds: int(0, 1_000_000, "0"),
   memoryThreshold: Schema.optionalKey(Memory.Threshold),
+  // --accept-diagnostics, --metrics-port, --metrics-host, --otlp-endpoint
+  ...Observability.fields,
+  // --status-port, --status-host, --status-token, --report-html
+  ...StatusPage.fields,
 })
 
 type Fields = typeof Fields.Type
@@ -202,6 +208,7 @@ export const ServerSettings = Fields.check(
     because: "the server would wait for clients that are not expected",
   }),
   budgetRule,
+  StatusPage.tokenRule,
   Settings.rule<Fields>("expectedClients", "clientIds", (settings, flag) => {
     if (settings.clientIds === undefined) return undefined
     const allowed = new Set(clientIdList(settings.clientIds)).size
@@ -262,6 +269,8 @@ export const descriptions: Record<keyof ServerSettings | "explainTimeouts" | "ne
   consecutiveChecks: "Stalled checks in a row before a connection is reported stalled (default 3)",
   closeStalled: "true: close a connection the stall monitor reports stalled; false: warn only (default false)",
   ...Memory.descriptions,
+  ...Observability.descriptions,
+  ...StatusPage.descriptions,
   explainTimeouts: "Print every timeout, where it comes from and the rule that bounds it, then exit",
 }
 
@@ -305,7 +314,8 @@ export const livenessOptions = (settings: ServerSettings): LivenessTracker.Optio
  * @category report
  */
 export const reportConfig = (settings: ServerSettings): Record<string, Schema.Json> => {
-  const { secret: _secret, ...rest } = settings
+  const { secret: _secret, statusToken: _statusToken, ...rest } = settings
   const { sources: _sources, ...resolved } = timeouts(settings)
-  return { ...rest, ...resolved, secret: "<redacted>" }
+  const token = settings.statusToken === undefined ? {} : { statusToken: "<redacted>" }
+  return { ...rest, ...resolved, secret: "<redacted>", ...token }
 }

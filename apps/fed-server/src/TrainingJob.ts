@@ -27,7 +27,7 @@
 
 import { createHash } from "node:crypto"
 import { Memory, Protocol, type Report, Settings } from "@fedguard/app-kit"
-import { type Dataset, Model, Weights } from "@fedguard/federation"
+import { Weights, Workload } from "@fedguard/federation"
 import type { LivenessTracker } from "@fedguard/heartbeat"
 import { type JobError, type JobEvent, JobLifecycle, JobStatus, JobStore } from "@fedguard/job-lifecycle"
 import { MemoryCleanup, type MemoryCleanupEvent } from "@fedguard/memory-cleanup"
@@ -62,7 +62,8 @@ export class JobFailed extends Schema.TaggedError<JobFailed>()("JobFailed", {
 /**
  * `prepare` decides what to run from the state file (see `JobRecord.plan`;
  * run it before listening, so conflicting settings are refused before any
- * client connects). `run` runs it on the held-out `test` split and returns
+ * client connects). `run` runs it, evaluating each round's model with `evaluation`
+ * (`Workload.evaluationOf(test)` for MNIST's held-out split), and returns
  * the report's rounds, clients and final accuracy (the caller adds the
  * configuration).
  *
@@ -74,7 +75,7 @@ export class TrainingJob extends Context.Service<
   {
     readonly prepare: Effect.Effect<JobRecord.Plan, Settings.ConflictingSettings | JobFailed>
     readonly run: (
-      test: Dataset.Dataset,
+      evaluation: Workload.Evaluation,
     ) => Effect.Effect<Omit<Report.Report, "config">, Settings.ConflictingSettings | JobFailed>
   }
 >()("@fedguard/fed-server/TrainingJob") {}
@@ -118,7 +119,8 @@ interface Deps {
   readonly cleanup: MemoryCleanup.MemoryCleanup["Service"]
   /** Every cleanup run so far, for the report. */
   readonly cleanups: Ref.Ref<ReadonlyArray<typeof Memory.CleanupRecord.Type>>
-  readonly model: Model.Model
+  /** The first global model of a new job (the `Workload`'s, seeded with the settings' seed). */
+  readonly initial: () => Float32Array
   readonly joinTimeout: number
 }
 
@@ -246,7 +248,7 @@ const launch = Effect.fnUntraced(function* (d: Deps, plan: JobRecord.Plan) {
 
 // A resumed job: paused while its clients rejoin, then running again.
 const resume = Effect.fnUntraced(function* (d: Deps, plan: JobRecord.Plan) {
-  const { settings, liveness, events, model } = d
+  const { liveness, events } = d
   const afterRound = Option.match(plan.resumed, { onNone: () => 0, onSome: (r) => r.round })
   yield* events.publish(
     new ServerEvent.JobResumed({
@@ -255,7 +257,7 @@ const resume = Effect.fnUntraced(function* (d: Deps, plan: JobRecord.Plan) {
       afterRound,
       rounds: plan.spec.rounds,
       modelSha256: Option.match(plan.resumed, {
-        onNone: () => sha256(model.init(settings.seed)),
+        onNone: () => sha256(d.initial()),
         onSome: (r) => r.sha256,
       }),
     }),
@@ -282,21 +284,24 @@ const resume = Effect.fnUntraced(function* (d: Deps, plan: JobRecord.Plan) {
 
 // -- the rounds, committed one by one ---------------------------------------------------------
 
-function rounds(
-  d: Deps,
-  plan: JobRecord.Plan,
-  job: JobLifecycle.Job,
-  start: { readonly round: number; readonly model: Float32Array },
-  test: Dataset.Dataset,
-) {
+function rounds(d: Deps, plan: JobRecord.Plan, job: JobLifecycle.Job, evaluation: Workload.Evaluation) {
   const { settings, store, events } = d
+  // The starting point is read here, outside the generator: a value a generator's frame holds
+  // (a parameter it mentions, or a local of the caller's generator) stays alive for the whole job,
+  // and the initial model, one model size, did. (A resumed job's first model is also in
+  // `plan.resumed`, which the job keeps.)
+  const start = Option.match(plan.resumed, {
+    onNone: () => ({ round: 0, model: d.initial() }),
+    onSome: (resumed) => resumed,
+  })
+  let global = start.model
+  const firstRound = start.round + 1
   return Effect.gen(function* () {
-    let global = start.model
-    for (let round = start.round + 1; round <= settings.rounds; round++) {
+    for (let round = firstRound; round <= settings.rounds; round++) {
       const stored = yield* store.job(plan.jobId).pipe(Effect.mapError(storeFailed(plan.jobId)))
       if (JobStatus.isTerminal(stored.state as JobStatus.JobStatus)) return yield* stop(d, plan, stored.state)
       const participants = yield* participantsOf(d, plan, round, job)
-      const record = yield* runRound(d, plan, round, participants, global, test)
+      const record = yield* runRound(d, plan, round, participants, global, evaluation)
       // A job aborted while its round ran: the round is not committed (the store refuses it).
       const committed = yield* store
         .commitRound(plan.jobId, { round, record: record.record, model: Weights.encode(record.global) })
@@ -386,9 +391,9 @@ function runRound(
   round: number,
   participants: ReadonlyArray<string>,
   global: Float32Array,
-  test: Dataset.Dataset,
+  evaluation: Workload.Evaluation,
 ) {
-  const { liveness, coordinator, events, model } = d
+  const { settings, liveness, coordinator, events } = d
   return Effect.gen(function* () {
     // Every known client accounts for the round: those not taking part were offline (or never
     // joined) when it started.
@@ -403,7 +408,7 @@ function runRound(
     ]
     yield* events.publish(new ServerEvent.RoundStarted({ round, participants }))
     const outcome = yield* coordinator.run(round, global, participants)
-    const evaluation = model.evaluate(outcome.global, test)
+    const evaluated = evaluation.evaluate(settings.model, outcome.global)
     const record: typeof Report.Round.Type = {
       round,
       participants: outcome.state.accepted.map((update) => update.id).sort(),
@@ -413,8 +418,8 @@ function runRound(
       ].sort(byId),
       rejectedUpdates: outcome.state.rejectedUpdates,
       modelUpdated: outcome.modelUpdated,
-      testAccuracy: evaluation.accuracy,
-      testLoss: evaluation.loss,
+      testAccuracy: evaluated.accuracy,
+      testLoss: evaluated.loss,
       modelSha256: sha256(outcome.global),
       durationMs: outcome.durationMs,
       bytesIn: outcome.bytesIn,
@@ -512,6 +517,7 @@ function finish(d: Deps, plan: JobRecord.Plan, job: JobLifecycle.Job, global: Fl
  * @category constructors
  */
 export const make = Effect.fnUntraced(function* (settings: ServerSettings.ServerSettings, options: Options = {}) {
+  const workload = yield* Workload.Workload
   const d: Deps = {
     settings,
     liveness: yield* ClientLiveness,
@@ -521,7 +527,7 @@ export const make = Effect.fnUntraced(function* (settings: ServerSettings.Server
     store: yield* JobStore.JobStore,
     cleanup: yield* MemoryCleanup.MemoryCleanup,
     cleanups: yield* Ref.make<ReadonlyArray<typeof Memory.CleanupRecord.Type>>([]),
-    model: Model.make(settings.model),
+    initial: () => workload.init(settings.model, settings.seed),
     joinTimeout: ServerSettings.timeouts(settings).joinTimeout,
   }
   const prepare = yield* Effect.cached(
@@ -539,7 +545,7 @@ export const make = Effect.fnUntraced(function* (settings: ServerSettings.Server
 
   return TrainingJob.of({
     prepare,
-    run: Effect.fn("TrainingJob.run")(function* (test: Dataset.Dataset) {
+    run: Effect.fn("TrainingJob.run")(function* (evaluation: Workload.Evaluation) {
       const plan = yield* prepare
       // Threshold runs happen on their own schedule; round runs are reported where they happen.
       const runs = yield* d.cleanup.subscribe
@@ -547,11 +553,7 @@ export const make = Effect.fnUntraced(function* (settings: ServerSettings.Server
         Stream.runForEach(runs, (event) => (event.trigger === "rounds" ? Effect.void : cleanedUp(d, event))),
       )
       const job = plan.status === "submitted" ? yield* launch(d, plan) : yield* resume(d, plan)
-      const start = Option.match(plan.resumed, {
-        onNone: () => ({ round: 0, model: d.model.init(settings.seed) }),
-        onSome: (resumed) => resumed,
-      })
-      const global = yield* rounds(d, plan, job, start, test)
+      const global = yield* rounds(d, plan, job, evaluation)
       return yield* finish(d, plan, job, global)
     }, Effect.scoped),
   })

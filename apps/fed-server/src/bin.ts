@@ -8,13 +8,14 @@
  *
  * @since 0.1.0
  */
-import { Cli, EventLog, ParentWatch } from "@fedguard/app-kit"
+import { Cli, EventLog, ParentWatch, Progress } from "@fedguard/app-kit"
 import { TimeoutBudget } from "@fedguard/stall-guard"
 import { NodeTransport } from "@fedguard/transport-node"
 import { Console, Effect, FileSystem } from "effect"
 import { Command } from "effect/cli"
 import * as FedServer from "./FedServer.ts"
 import * as JobCommands from "./JobCommands.ts"
+import * as Observability from "./Observability.ts"
 import * as ServerEvent from "./ServerEvent.ts"
 import * as ServerSettings from "./ServerSettings.ts"
 
@@ -37,7 +38,14 @@ const command = Cli.command("fed-server", {
         yield* fs.writeFileString(settings.report, `${JSON.stringify(report, null, 2)}\n`)
         yield* ServerEvent.lines.log(new ServerEvent.ReportWritten({ path: settings.report }))
       }
-    }).pipe(Effect.provide(EventLog.layer), Effect.provide(ParentWatch.layer)),
+    }).pipe(
+      // Inside the JSON-lines logger: the OTLP logger (--otlp-endpoint) is added to it.
+      Effect.provide(Observability.layer(settings)),
+      // On a terminal only: progress bars of long transfers, the JSON lines printed above them.
+      Effect.provide(Progress.layerTerminal),
+      Effect.provide(EventLog.layer),
+      Effect.provide(ParentWatch.layer),
+    ),
 })
 
 Cli.main(command.pipe(Command.withSubcommands([JobCommands.jobs, JobCommands.abort, JobCommands.report])))

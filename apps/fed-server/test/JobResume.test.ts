@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Settings } from "@fedguard/app-kit"
-import { Dataset, Model, Weights } from "@fedguard/federation"
+import { Dataset, Model, Weights, Workload } from "@fedguard/federation"
 import { JobStore } from "@fedguard/job-lifecycle"
 import { Effect, Exit, Fiber, Option } from "effect"
 import { TestClock } from "effect/testing"
@@ -11,7 +11,10 @@ import { TrainingJob } from "../src/TrainingJob.ts"
 import { honest, scriptedClient, serverUp, settingsWith, settle, until, withServer } from "./support/Harness.ts"
 
 // A tiny held-out split: evaluation needs digits, not MNIST.
-const test = Dataset.make(new Float32Array(784 * 10).fill(0.5), Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
+const test = Effect.map(
+  Dataset.make(new Float32Array(784 * 10).fill(0.5), Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])),
+  Workload.evaluationOf,
+)
 
 // The server up with c0 and c1 joined, both answering every round honestly; the job and the test split.
 const twoHonestClientsUp = Effect.gen(function* () {

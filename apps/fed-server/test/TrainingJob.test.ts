@@ -1,12 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Dataset } from "@fedguard/federation"
+import { Dataset, Workload } from "@fedguard/federation"
 import { Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import { TrainingJob } from "../src/TrainingJob.ts"
 import { honest, scriptedClient, serverUp, settingsWith, settle, until, withServer } from "./support/Harness.ts"
 
 // A tiny held-out split: evaluation needs digits, not MNIST.
-const test = Dataset.make(new Float32Array(784 * 10).fill(0.5), Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
+const test = Effect.map(
+  Dataset.make(new Float32Array(784 * 10).fill(0.5), Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])),
+  Workload.evaluationOf,
+)
 
 describe("TrainingJob (TestClock, in-memory transport)", () => {
   it.effect(

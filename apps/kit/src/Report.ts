@@ -58,6 +58,46 @@ export const Client = Schema.Struct({
 })
 
 /**
+ * One diagnostics report as the server keeps it: the collector that made
+ * it, when (`at`, epoch milliseconds, the client's clock) and its JSON data.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const DiagnosticsEntry = Schema.Struct({
+  collector: Schema.String,
+  at: Schema.Number,
+  data: Schema.Json,
+})
+
+/**
+ * A client's latest diagnostics, as the server holds them at the end of the
+ * run: the newest report of each collector (`reports`, sorted by collector,
+ * bounded per client in count and bytes), when the last accepted message
+ * arrived (`receivedAt`, epoch ms, the server's clock), how many messages
+ * were accepted (`messages`) and refused as malformed (`rejected`, with
+ * `lastRejection`), and how many reports the bounds dropped (`dropped`).
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const ClientDiagnostics = Schema.Struct({
+  id: Schema.String,
+  receivedAt: Schema.NullOr(Schema.Number),
+  messages: Schema.Int,
+  rejected: Schema.Int,
+  lastRejection: Schema.optionalKey(Schema.String),
+  dropped: Schema.Int,
+  reports: Schema.Array(DiagnosticsEntry),
+})
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type ClientDiagnostics = typeof ClientDiagnostics.Type
+
+/**
  * The whole report: the settings the server ran with, every round, every
  * client, and the final test accuracy.
  *
@@ -73,6 +113,11 @@ export const Report = Schema.Struct({
   finalModelSha256: Schema.String,
   /** Each memory cleanup the server ran (`--memory-cleanup-rounds`, `--memory-threshold`), oldest first. */
   cleanups: Schema.optionalKey(Schema.Array(CleanupRecord)),
+  /**
+   * Each client's latest diagnostics (`@fedguard/diagnostics` reports sent over its session), by
+   * client id; absent when the server refused diagnostics (`--accept-diagnostics false`) or none came.
+   */
+  diagnostics: Schema.optionalKey(Schema.Array(ClientDiagnostics)),
 })
 
 /**

@@ -22,6 +22,8 @@ export const rogue = (
     readonly secret: string
     readonly samples: number
     readonly poison: (model: Float32Array) => Float32Array
+    /** Runs on the session's connection before each upload (e.g. to send a malformed diagnostics message). */
+    readonly beforeUpload?: (connection: Connection.Connection, round: number) => Effect.Effect<void, unknown>
   },
 ): Effect.Effect<{ readonly uploads: () => number }, never, Scope.Scope | Transport.Transport> =>
   Effect.gen(function* () {
@@ -37,6 +39,7 @@ export const rogue = (
           const bytes = yield* Connection.collectBytes(item.transfer, meta.paramCount * 4)
           const model = yield* Weights.decode(bytes.slice(), meta.paramCount)
           const upload = Weights.encode(options.poison(model))
+          if (options.beforeUpload !== undefined) yield* options.beforeUpload(connection, meta.round)
           yield* connection.sendBytes(
             {
               tag: "update",
