@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, FileSystem, Option } from "effect"
 import { ChildProcessSpawner } from "effect/process"
 import * as Fleet from "./Fleet.ts"
 import * as Invariants from "./Invariants.ts"
@@ -38,8 +38,10 @@ export const scenarios: ReadonlyArray<Scenario.Scenario> = [
 
 /**
  * What to run: `seeds` (the seeds `firstSeed` … `firstSeed + seeds - 1`) of
- * each scenario named in `scenarios` (all when empty); `garbageFrames` per
- * garbage run (default 100,000); the invariants' `limits`.
+ * each scenario named in `scenarios` (all when empty); `garbageFrames`, the
+ * frames each garbage run sends while its clients train (the bin's default
+ * is 100,000; it also sets the run's rounds, see `Garbage.settingsFor`);
+ * the invariants' `limits`.
  *
  * @since 0.1.0
  * @category models
@@ -51,12 +53,19 @@ export interface Options {
   readonly limits: Invariants.Limits
   /** Printed before the seed in a replay command (`npm run chaos --`). */
   readonly replayPrefix: string
+  /**
+   * A directory to write each failing run's `RunRecord` to, as
+   * `<scenario>-seed-<seed>.json` (every server event with its time, the
+   * faults, how each process ended): the evidence behind its violations.
+   */
+  readonly recordDir?: string | undefined
 }
 
 /**
  * One scenario's figures: runs, violations, detection latencies (ms) at the
  * 50th and 99th percentile against the heartbeat timeout, rounds completed,
- * peak server RSS, the scenario's own counts, and the failing seeds.
+ * peak server RSS, the scenario's own counts (summed, and their least and
+ * most in one run), and the failing seeds.
  *
  * @since 0.1.0
  * @category models
@@ -73,7 +82,10 @@ export interface Summary {
   readonly roundsPlanned: number
   readonly peakRssMiB: number
   readonly failingSeeds: ReadonlyArray<number>
+  /** The scenario's counts, summed over its runs. */
   readonly notes: Readonly<Record<string, number>>
+  /** The least and the most of each count in one run. */
+  readonly noteRanges: Readonly<Record<string, { readonly min: number; readonly max: number }>>
   readonly wallSeconds: number
 }
 
@@ -194,6 +206,7 @@ export const runScenario = Effect.fnUntraced(function* (
   const latencies: Array<number> = []
   const failing: Array<number> = []
   const notes: Record<string, number> = {}
+  const ranges: Record<string, { min: number; max: number }> = {}
   let runs = 0
   let violations = 0
   let rounds = 0
@@ -214,7 +227,17 @@ export const runScenario = Effect.fnUntraced(function* (
     peak = Math.max(peak, record?.peakRssBytes ?? 0)
     timeout = record?.settings.heartbeatTimeoutMs ?? timeout
     latencies.push(...outcome.detections.map((d) => d.latencyMs))
-    for (const [key, value] of Object.entries(record?.notes ?? {})) notes[key] = (notes[key] ?? 0) + value
+    for (const [key, value] of Object.entries(record?.notes ?? {})) {
+      notes[key] = (notes[key] ?? 0) + value
+      const range = ranges[key]
+      ranges[key] =
+        range === undefined
+          ? { min: value, max: value }
+          : {
+              min: Math.min(range.min, value),
+              max: Math.max(range.max, value),
+            }
+    }
     yield* Console.log(describeRun(scenario.name, seed, record, outcome))
     if (outcome.violations.length > 0) {
       failing.push(seed)
@@ -225,6 +248,18 @@ export const runScenario = Effect.fnUntraced(function* (
         )
       }
       yield* Console.log(`  replay: ${options.replayPrefix} --scenario ${scenario.name} --seed ${seed}`)
+      if (options.recordDir !== undefined && record !== undefined) {
+        const path = `${options.recordDir}/${scenario.name}-seed-${seed}.json`
+        const fs = yield* FileSystem.FileSystem
+        const written = yield* fs
+          .makeDirectory(options.recordDir, { recursive: true })
+          .pipe(Effect.andThen(fs.writeFileString(path, `${JSON.stringify(record, null, 1)}\n`)), Effect.result)
+        yield* Console.log(
+          written._tag === "Success"
+            ? `  record: ${path}`
+            : `  record: could not write ${path}: ${written.failure.message}`,
+        )
+      }
     }
   }
   return {
@@ -240,6 +275,7 @@ export const runScenario = Effect.fnUntraced(function* (
     peakRssMiB: Math.round((peak / 1024 / 1024) * 10) / 10,
     failingSeeds: failing,
     notes,
+    noteRanges: ranges,
     wallSeconds: Math.round(((yield* Fleet.now) - started) / 100) / 10,
   } as const satisfies Summary & { readonly _tag: "Ran" }
 })
@@ -263,7 +299,10 @@ export const table = (summaries: Readonly<Record<string, Summary | { readonly sk
     const latency =
       s.detectionP50Ms === null ? "-" : `${s.detectionP50Ms}/${s.detectionP99Ms} ms (${s.heartbeatTimeoutMs} ms)`
     const notes = Object.entries(s.notes)
-      .map(([k, v]) => `${k} ${v}`)
+      .map(([k, v]) => {
+        const range = s.noteRanges[k]
+        return range === undefined || s.runs < 2 ? `${k} ${v}` : `${k} ${v} (${range.min}–${range.max} per run)`
+      })
       .join(", ")
     return [
       name,

@@ -34,7 +34,7 @@ import {
   Stream,
 } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
-import type { ServerLife, Timed } from "./RunRecord.ts"
+import type { ClientLife, ServerLife, Timed } from "./RunRecord.ts"
 
 const serverBin = fileURLToPath(import.meta.resolve("@fedguard/fed-server/bin"))
 const clientBin = fileURLToPath(import.meta.resolve("@fedguard/fed-client/bin"))
@@ -297,6 +297,8 @@ export interface Client {
   readonly exited: Effect.Effect<number | null>
   /** Ends its process Scope (kills it if it still runs). */
   readonly release: Effect.Effect<void>
+  /** Its id, pid, exit so far (`"running"`, else its code, null after a signal) and last stderr lines. */
+  readonly life: () => ClientLife
 }
 
 /**
@@ -334,12 +336,28 @@ export const startClient = Effect.fnUntraced(function* (options: {
           childOptions({ FED_CLIENT_SECRET: options.secret }),
         )
   const handle = yield* spawner.spawn(command).pipe(Scope.provide(scope), Effect.orDie)
-  // Nobody reads a client's lines: drain them so a full pipe never blocks it.
+  // Nobody reads a client's stdout: drain it so a full pipe never blocks it. Its stderr's last
+  // lines are kept for a failing run's record (a client that died at startup says why there).
+  let stderrTail: ReadonlyArray<string> = []
+  let exit: ClientLife["exit"] = "running"
   yield* Stream.runDrain(handle.stdout).pipe(Effect.ignore, Effect.forkIn(scope))
-  yield* Stream.runDrain(handle.stderr).pipe(Effect.ignore, Effect.forkIn(scope))
+  yield* lines(handle.stderr).pipe(
+    Stream.runForEach((line) =>
+      Effect.sync(() => {
+        stderrTail = [...stderrTail, line].slice(-5)
+      }),
+    ),
+    Effect.ignore,
+    Effect.forkIn(scope),
+  )
   const exited = yield* handle.exitCode.pipe(
     Effect.map((code): number | null => Number(code)),
     Effect.orElseSucceed(() => null),
+    Effect.tap((code) =>
+      Effect.sync(() => {
+        exit = code
+      }),
+    ),
     Effect.forkIn(scope),
   )
   const pid = Number(handle.pid)
@@ -349,6 +367,7 @@ export const startClient = Effect.fnUntraced(function* (options: {
     kill: Effect.andThen(signal(pid, "SIGKILL"), Fiber.join(exited)).pipe(Effect.asVoid),
     exited: Fiber.join(exited),
     release: Scope.close(scope, Exit.void),
+    life: () => ({ id: options.id, pid, exit, stderrTail }),
   } satisfies Client
 })
 

@@ -9,18 +9,20 @@
  * | `early-offline`         | an honest client is marked offline with no fault injected into it, or sooner after a silent fault (SIGSTOP, link down) than its heartbeat timeout minus one interval |
  * | `missed-detection`      | a client stayed dead or silent longer than its timeout + slack and was never marked offline                           |
  * | `round-below-quorum`    | a round started with fewer than `--min-clients` participants, or after `quorum-lost` and before `quorum-restored`     |
- * | `participant-unreported`| a round's participant is neither averaged nor excluded with a reason                                                  |
- * | `bad-update-averaged`   | an averaged update came from a client excluded from that round, not a participant of it, a hostile peer, or an id that never authenticated |
+ * | `participant-unreported`| a round's participant is neither averaged nor excluded with a reason, or an accepted update is not averaged           |
+ * | `bad-update-averaged`   | an update is accepted (`UpdateAccepted`) from a hostile peer, an unknown id, an id that never authenticated to that server process, for a round that is not running (stale), from a non-participant, from a client already excluded from the round, or twice; or a round averages an id it excluded, did not choose, or accepted no update from |
  * | `run-unfinished`        | the run did not end within its bound, or not every round 1..R completed                                               |
  * | `committed-round-lost`  | a round completed twice, or a restarted server resumed before a round its predecessor had completed                   |
  * | `rss-exceeded`          | the server's peak RSS passed the limit                                                                                 |
  * | `impostor-accepted`     | a connection opened by an impostor or a garbage peer was welcomed, or an unknown id joined                            |
  * | `honest-rounds-changed` | a round all honest clients took part in here and in the reference run ended on another model or accuracy              |
  *
- * What events cannot show: the server publishes no event when it *accepts*
- * an update (only `RoundCompleted`'s participants, after the fact), so "no
- * update for another round is averaged" is checked through its effect: a
- * seeded run must end each round on the reference run's model.
+ * The server publishes `UpdateAccepted` (round, id, samples) when it admits
+ * an update to the running round, so "no update from an excluded, stale or
+ * unauthenticated sender is averaged" is checked at the moment of
+ * admission, and each `RoundCompleted`'s averaged ids must be exactly the
+ * updates it accepted. Where training is seeded, a run must also end each
+ * round on the reference run's model (the effect of a wrong update).
  *
  * @since 0.1.0
  */
@@ -315,6 +317,73 @@ const impostorChecks = (record: RunRecord): Array<Violation> => {
   )
 }
 
+// What a server process has seen so far, for judging each `UpdateAccepted` as it comes.
+interface Acceptance {
+  readonly authenticated: Set<string>
+  running: { readonly round: number; readonly participants: ReadonlySet<string> } | undefined
+  readonly excluded: Map<number, Set<string>>
+  readonly accepted: Map<number, Set<string>>
+}
+
+// Why accepting `id`'s update for `round` now is wrong, if it is.
+const wrongAcceptance = (record: RunRecord, seen: Acceptance, round: number, id: string): Array<string> => {
+  const why: Array<string> = []
+  const what = `round ${round} accepted an update from ${id}`
+  if (record.settings.hostileIds.includes(id)) why.push(`${what}, a hostile peer sending garbage`)
+  else if (!record.settings.honest.includes(id)) why.push(`${what}, an id no honest client has`)
+  if (!seen.authenticated.has(id)) why.push(`${what}, which never authenticated to this server process`)
+  if (seen.running?.round !== round) {
+    const now = seen.running === undefined ? "no round was running" : `round ${seen.running.round} was running`
+    why.push(`${what}, a stale update: ${now}`)
+  } else if (!seen.running.participants.has(id)) why.push(`${what}, not one of its participants`)
+  if (seen.excluded.get(round)?.has(id) === true) why.push(`${what}, which it had excluded`)
+  if (seen.accepted.get(round)?.has(id) === true) why.push(`${what} twice`)
+  return why
+}
+
+// Every `UpdateAccepted` against the round running, its exclusions and who had authenticated,
+// and every `RoundCompleted`'s averaged ids against the updates it accepted: the direct check that
+// nothing from an excluded, stale, hostile or unauthenticated sender is averaged.
+const acceptanceChecks = (record: RunRecord): Array<Violation> =>
+  record.servers.flatMap((life) => {
+    const violations: Array<Violation> = []
+    const seen: Acceptance = { authenticated: new Set(), running: undefined, excluded: new Map(), accepted: new Map() }
+    const setOf = (map: Map<number, Set<string>>, round: number) =>
+      map.get(round) ?? map.set(round, new Set()).get(round)!
+    for (const { event } of life.events) {
+      if (event._tag === "ClientJoined" || event._tag === "ClientRejoined") seen.authenticated.add(event.id)
+      else if (event._tag === "RoundStarted") {
+        seen.running = { round: event.round, participants: new Set(event.participants) }
+        seen.accepted.set(event.round, new Set())
+      } else if (event._tag === "ClientExcluded") setOf(seen.excluded, event.round).add(event.id)
+      else if (event._tag === "UpdateAccepted") {
+        for (const detail of wrongAcceptance(record, seen, event.round, event.id))
+          violations.push({ invariant: "bad-update-averaged", detail })
+        setOf(seen.accepted, event.round).add(event.id)
+      } else if (event._tag === "RoundCompleted") {
+        const accepted = seen.accepted.get(event.round) ?? new Set<string>()
+        for (const id of event.participants) {
+          if (!accepted.has(id)) {
+            violations.push({
+              invariant: "bad-update-averaged",
+              detail: `round ${event.round} averaged ${id} without an update-accepted for it`,
+            })
+          }
+        }
+        for (const id of accepted) {
+          if (!event.participants.includes(id)) {
+            violations.push({
+              invariant: "participant-unreported",
+              detail: `round ${event.round} accepted ${id}'s update but did not average it`,
+            })
+          }
+        }
+        if (seen.running?.round === event.round) seen.running = undefined
+      }
+    }
+    return violations
+  })
+
 const referenceChecks = (record: RunRecord): Array<Violation> => {
   if (record.reference === undefined) return []
   const everyone = [...record.settings.honest].sort().join(",")
@@ -366,6 +435,7 @@ export const check = (record: RunRecord, limits: Limits = defaultLimits): Outcom
       ...offline.violations,
       ...quorumChecks(record),
       ...roundChecks(record),
+      ...acceptanceChecks(record),
       ...impostorChecks(record),
       ...referenceChecks(record),
       ...rss,

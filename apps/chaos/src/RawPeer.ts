@@ -46,17 +46,22 @@ export interface RawPeer {
 }
 
 /**
- * Opens a raw connection to `host:port`, destroyed when the Scope closes.
+ * Opens a raw connection to `host:port` (from `localAddress` when given),
+ * destroyed when the Scope closes.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const open = (host: string, port: number): Effect.Effect<RawPeer, ConnectFailed, Scope.Scope> =>
+export const open = (
+  host: string,
+  port: number,
+  localAddress?: string,
+): Effect.Effect<RawPeer, ConnectFailed, Scope.Scope> =>
   Effect.gen(function* () {
     const frames = yield* Queue.unbounded<Frame.Frame, import("effect").Cause.Done>()
     const socket = yield* Effect.acquireRelease(
       Effect.callback<net.Socket, ConnectFailed>((resume) => {
-        const socket = net.connect({ host, port })
+        const socket = net.connect(localAddress === undefined ? { host, port } : { host, port, localAddress })
         const onError = (error: Error) =>
           resume(Effect.fail(new ConnectFailed({ address: `${host}:${port}`, reason: error.message })))
         socket.once("error", onError)
@@ -95,6 +100,39 @@ export const open = (host: string, port: number): Effect.Effect<RawPeer, Connect
       closed: () => ended,
     } satisfies RawPeer
   })
+
+/**
+ * The source address of every connection that must never be welcomed
+ * (impostors, pre-authentication garbage): 127.0.0.2, which nothing else
+ * connects from (honest clients and authenticated hostile peers use
+ * 127.0.0.1). Linux routes all of 127.0.0.0/8 to the loopback interface.
+ * The kernel hands a closed connection's local port to a new one within
+ * seconds when connections come and go fast; on its own address an
+ * impostor can share a port only with another impostor, never with a peer
+ * that may be welcomed.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const impostorAddress = "127.0.0.2"
+
+/**
+ * Opens a raw connection like `open`, from `impostorAddress`, and adds its
+ * `remote` to `remotes` before anything is sent on it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const openImpostor = (
+  host: string,
+  port: number,
+  remotes: Array<string>,
+): Effect.Effect<RawPeer, ConnectFailed, Scope.Scope> =>
+  Effect.tap(open(host, port, impostorAddress), (peer) =>
+    Effect.sync(() => {
+      remotes.push(peer.remote)
+    }),
+  )
 
 /**
  * The bytes of one frame carrying protocol `message`.

@@ -153,6 +153,7 @@ const toRecord = (
   extra: Parameters<Run["record"]>[0],
   seen: {
     readonly lives: ReadonlyArray<Fleet.Server>
+    readonly clients: ReadonlyArray<Fleet.Client>
     readonly faults: ReadonlyArray<Fault>
     readonly durationMs: number
   },
@@ -169,12 +170,13 @@ const toRecord = (
   },
   servers: seen.lives.map((life): ServerLife => life.life()),
   faults: [...seen.faults].sort((a, b) => a.at - b.at),
-  impostorRemotes: extra.impostorRemotes ?? [],
+  impostorRemotes: [...(extra.impostorRemotes ?? [])],
   peakRssBytes: Math.max(0, ...seen.lives.map((life) => life.peakRss())),
   finished: extra.finished,
   durationMs: seen.durationMs,
   reference: extra.reference,
   notes: extra.notes,
+  clients: seen.clients.map((client) => client.life()),
 })
 
 /**
@@ -198,6 +200,8 @@ export const make = Effect.fnUntraced(function* (
   const lives: Array<Fleet.Server> = [yield* Fleet.startServer({ port: 0, secret, flags })]
   const port = lives[0]!.port
   const clients = new Map<string, Fleet.Client>()
+  // Every client process started, restarts included, for the record.
+  const started: Array<Fleet.Client> = []
   const faults: Array<Fault> = []
   const ids = honestIds(settings)
 
@@ -221,6 +225,7 @@ export const make = Effect.fnUntraced(function* (
           netns,
         })
         clients.set(id, client)
+        started.push(client)
       }),
     )
 
@@ -274,6 +279,7 @@ export const make = Effect.fnUntraced(function* (
       Effect.map(Fleet.now, (finishedAt) =>
         toRecord(settings, extra, {
           lives,
+          clients: started,
           faults,
           durationMs: finishedAt - startedAt,
         }),

@@ -40,6 +40,22 @@ export interface ServerLife {
 }
 
 /**
+ * One client process of a run: its id and pid, how it ended so far
+ * (`"running"`; its exit code; null when a signal ended it) and the last
+ * lines of its stderr. Not read by the invariants: the evidence a failing
+ * run's record carries (a client that never joined may have died at start).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientLife {
+  readonly id: string
+  readonly pid: number
+  readonly exit: number | null | "running"
+  readonly stderrTail: ReadonlyArray<string>
+}
+
+/**
  * A fault the campaign injected into a client (`target`: its id) or the
  * server (`target`: `"server"`), at epoch milliseconds `at`, just before the
  * signal or command:
@@ -103,6 +119,9 @@ export interface ReferenceRound {
  *   `kill-server`).
  * - `impostorRemotes`: the `host:port` of every connection an impostor or a
  *   garbage peer opened without the right to join; none may be welcomed.
+ *   They come from their own source address (`RawPeer.impostorAddress`,
+ *   127.0.0.2), so a local port the kernel hands out again later cannot
+ *   make an honest or authenticated peer's welcome look like theirs.
  * - `peakRssBytes`: the highest RSS seen across the server processes
  *   (sampled from `/proc/PID/status`).
  * - `finished`: the run ended within its time bound.
@@ -123,6 +142,8 @@ export interface RunRecord {
   readonly finished: boolean
   readonly durationMs: number
   readonly reference?: ReadonlyArray<ReferenceRound> | undefined
+  /** Every client process the run started, restarts included, in order. */
+  readonly clients?: ReadonlyArray<ClientLife> | undefined
   /** What the scenario did that the table shows (frames sent, impostors tried, stops mid-upload…). */
   readonly notes?: Readonly<Record<string, number>> | undefined
 }

@@ -46,7 +46,15 @@ export const draw = (seed: number, stream = 0): Effect.Effect<Draw> =>
         int,
         pick: (choices) => choices[Math.floor(next() * choices.length)]!,
         chance: (p) => next() < p,
-        bytes: (n) => Uint8Array.from({ length: n }, () => Math.floor(next() * 256)),
+        // Four bytes from each draw (a 32-bit integer): update streams of random bytes are large.
+        bytes: (n) => {
+          const out = new Uint8Array(n)
+          for (let i = 0; i < n; i += 4) {
+            let word = Math.floor(next() * 0x100000000)
+            for (let j = i; j < Math.min(n, i + 4); j++, word >>>= 8) out[j] = word & 0xff
+          }
+          return out
+        },
         sample: (choices, k) => {
           const pool = [...choices]
           for (let i = pool.length - 1; i > 0; i--) {

@@ -49,8 +49,14 @@ const chaos = Command.make(
     ),
     garbageFrames: Flag.Int("garbage-frames").pipe(
       Flag.withSchema(positive),
-      Flag.withDescription("Frames each garbage run sends (default 100000)"),
+      Flag.withDescription("Frames each garbage run sends while the clients train (default 100000)"),
       Flag.withDefault(100_000),
+    ),
+    recordDir: Flag.String("record-dir").pipe(
+      Flag.withDescription(
+        "Write each failing run's record (its server events, faults, exits) to this directory as JSON",
+      ),
+      Flag.optional,
     ),
     rssLimit: Flag.Int("rss-limit-mib").pipe(
       Flag.withSchema(positive),
@@ -71,6 +77,7 @@ const chaos = Command.make(
         garbageFrames: options.garbageFrames,
         limits: { ...Invariants.defaultLimits, rssLimitBytes: options.rssLimit * 1024 * 1024 },
         replayPrefix: `npm run chaos --${frames}`,
+        recordDir: Option.getOrUndefined(options.recordDir),
       })
       if (result.violations > 0) return yield* new ViolationsFound({ violations: result.violations })
     }),

@@ -25,6 +25,10 @@ const round = (
     bytesOut: 1,
   })
 
+// The server's `update-accepted` line for each of `ids` in `n`, from time `at`.
+const accepted = (n: number, ids: ReadonlyArray<string>, at: number): ReadonlyArray<Timed> =>
+  ids.map((id, i) => ({ at: at + i, event: new ServerEvent.UpdateAccepted({ round: n, id, samples: 100 }) }))
+
 const cleanEvents: ReadonlyArray<Timed> = [
   { at: 0, event: new ServerEvent.Listening({ host: "127.0.0.1", port: 7070 }) },
   ...honest.map((id, i) => ({
@@ -32,8 +36,10 @@ const cleanEvents: ReadonlyArray<Timed> = [
     event: new ServerEvent.ClientJoined({ id, remote: `127.0.0.1:${5000 + i}` }),
   })),
   { at: 100, event: new ServerEvent.RoundStarted({ round: 1, participants: honest }) },
+  ...accepted(1, honest, 150),
   { at: 200, event: round(1, honest, []) },
   { at: 900, event: new ServerEvent.RoundStarted({ round: 2, participants: honest }) },
+  ...accepted(2, ["c0", "c1", "c2"], 950),
   { at: 2300, event: new ServerEvent.ClientWentOffline({ id: "c3", reason: "no heartbeat for 1500 ms" }) },
   { at: 2300, event: new ServerEvent.ClientExcluded({ round: 2, id: "c3", reason: "offline" }) },
   { at: 2400, event: round(2, ["c0", "c1", "c2"], [{ id: "c3", reason: "offline" }]) },
@@ -58,7 +64,7 @@ const record = (overrides: Partial<RunRecord> = {}): RunRecord => ({
   },
   servers: [{ events: cleanEvents, exit: { code: 0, signal: null }, killed: false, stderrTail: [] }],
   faults: cleanFaults,
-  impostorRemotes: ["127.0.0.1:6000"],
+  impostorRemotes: ["127.0.0.2:6000"],
   peakRssBytes: 300 * 1024 * 1024,
   finished: true,
   durationMs: 2600,
@@ -83,6 +89,8 @@ const invariantsOf = (r: RunRecord) => Invariants.check(r).violations.map((v) =>
 const replaced = (index: number, event: Timed) => cleanEvents.map((e, i) => (i === index ? event : e))
 const offlineIndex = cleanEvents.findIndex((e) => e.event._tag === "ClientWentOffline")
 const round2Index = cleanEvents.findIndex((e) => e.event._tag === "RoundCompleted" && e.event.round === 2)
+// Where round 2 starts: what a server killed after round 1 logged is the log before it.
+const round2Start = cleanEvents.findIndex((e) => e.event._tag === "RoundStarted" && e.event.round === 2)
 
 describe("Invariants.check", () => {
   it("finds nothing wrong in a clean run, and measures the silent client's detection latency", () => {
@@ -138,6 +146,53 @@ describe("Invariants.check", () => {
     assert.include(invariantsOf(withEvents(hostile)), "bad-update-averaged")
   })
 
+  it("reports an update accepted from an excluded, stale, hostile or unauthenticated sender, and averaged ids without one", () => {
+    const details = (events: ReadonlyArray<Timed>) =>
+      Invariants.check(withEvents(events)).violations.map((v) => `${v.invariant}: ${v.detail}`)
+    const acceptedAt = (at: number, n: number, id: string): Timed => ({
+      at,
+      event: new ServerEvent.UpdateAccepted({ round: n, id, samples: 100 }),
+    })
+    const inserted = (after: number, event: Timed) => [
+      ...cleanEvents.slice(0, after + 1),
+      event,
+      ...cleanEvents.slice(after + 1),
+    ]
+    const excludedIndex = cleanEvents.findIndex((e) => e.event._tag === "ClientExcluded")
+    // c3's late update, accepted after round 2 excluded it as offline.
+    assert.include(
+      details(inserted(excludedIndex, acceptedAt(2350, 2, "c3"))),
+      "bad-update-averaged: round 2 accepted an update from c3, which it had excluded",
+    )
+    // An update for round 3 while round 2 runs, and one for round 1 after it completed: stale.
+    assert.deepStrictEqual(details(inserted(round2Start, acceptedAt(960, 3, "c0"))), [
+      "bad-update-averaged: round 3 accepted an update from c0, a stale update: round 2 was running",
+    ])
+    assert.include(
+      details(inserted(round2Start - 1, acceptedAt(300, 1, "c2"))),
+      "bad-update-averaged: round 1 accepted an update from c2, a stale update: no round was running",
+    )
+    // The hostile peer g0 (authenticated, never a participant), and an id that never authenticated.
+    const hostile = details(inserted(round2Start, acceptedAt(960, 2, "g0")))
+    assert.include(hostile, "bad-update-averaged: round 2 accepted an update from g0, a hostile peer sending garbage")
+    assert.include(hostile, "bad-update-averaged: round 2 accepted an update from g0, not one of its participants")
+    const c2Joined = cleanEvents.findIndex((e) => e.event._tag === "ClientJoined" && e.event.id === "c2")
+    assert.include(
+      details(cleanEvents.filter((_, i) => i !== c2Joined)),
+      "bad-update-averaged: round 1 accepted an update from c2, which never authenticated to this server process",
+    )
+    // c1 averaged in round 2 with no update-accepted; c3 accepted in round 2 but not averaged.
+    const c1Accepted = cleanEvents.findIndex(
+      (e) => e.event._tag === "UpdateAccepted" && e.event.id === "c1" && e.event.round === 2,
+    )
+    assert.deepStrictEqual(details(cleanEvents.filter((_, i) => i !== c1Accepted)), [
+      "bad-update-averaged: round 2 averaged c1 without an update-accepted for it",
+    ])
+    assert.deepStrictEqual(details(inserted(round2Start, acceptedAt(960, 2, "c3"))), [
+      "participant-unreported: round 2 accepted c3's update but did not average it",
+    ])
+  })
+
   it("reports a participant whose fate the round does not report", () => {
     const silent = replaced(round2Index, { at: 2400, event: round(2, ["c0", "c1", "c2"], []) })
     const events = silent.filter((e) => e.event._tag !== "ClientExcluded")
@@ -151,9 +206,9 @@ describe("Invariants.check", () => {
     )
     assert.include(invariantsOf(withEvents(small)), "round-below-quorum")
     const lost: ReadonlyArray<Timed> = [
-      ...cleanEvents.slice(0, 7),
+      ...cleanEvents.slice(0, round2Start),
       { at: 800, event: new ServerEvent.QuorumLost({ alive: 1, minClients: 2 }) },
-      ...cleanEvents.slice(7),
+      ...cleanEvents.slice(round2Start),
     ]
     assert.deepStrictEqual(invariantsOf(withEvents(lost)), ["round-below-quorum"])
   })
@@ -161,7 +216,7 @@ describe("Invariants.check", () => {
   it("reports an impostor's connection welcomed, and an unknown id joining", () => {
     const welcomed: ReadonlyArray<Timed> = [
       ...cleanEvents,
-      { at: 2450, event: new ServerEvent.ClientRejoined({ id: "c1", remote: "127.0.0.1:6000" }) },
+      { at: 2450, event: new ServerEvent.ClientRejoined({ id: "c1", remote: "127.0.0.2:6000" }) },
       { at: 2460, event: new ServerEvent.ClientJoined({ id: "eve", remote: "127.0.0.1:6001" }) },
     ]
     const violations = Invariants.check(withEvents(welcomed)).violations
@@ -169,6 +224,12 @@ describe("Invariants.check", () => {
       violations.map((v) => v.invariant),
       ["impostor-accepted", "impostor-accepted"],
     )
+    // The impostor's port on 127.0.0.1 (another address: an honest client's connection) is not it.
+    const samePort: ReadonlyArray<Timed> = [
+      ...cleanEvents,
+      { at: 2450, event: new ServerEvent.ClientRejoined({ id: "c1", remote: "127.0.0.1:6000" }) },
+    ]
+    assert.deepStrictEqual(invariantsOf(withEvents(samePort)), [])
   })
 
   it("reports a server that crashed, but not one the campaign killed", () => {
@@ -178,9 +239,14 @@ describe("Invariants.check", () => {
     assert.deepStrictEqual(invariantsOf(crashed), ["server-crashed"])
     const killedThenResumed = record({
       servers: [
-        { events: cleanEvents.slice(0, 7), exit: { code: null, signal: "SIGKILL" }, killed: true, stderrTail: [] },
         {
-          events: [...resumedAfter(1), ...cleanEvents.slice(7)],
+          events: cleanEvents.slice(0, round2Start),
+          exit: { code: null, signal: "SIGKILL" },
+          killed: true,
+          stderrTail: [],
+        },
+        {
+          events: [...resumedAfter(1), ...cleanEvents.slice(round2Start)],
           exit: { code: 0, signal: null },
           killed: false,
           stderrTail: [],
@@ -193,13 +259,19 @@ describe("Invariants.check", () => {
   it("reports a restarted server that resumed before a round its predecessor completed, and a round run twice", () => {
     const lost = record({
       servers: [
-        { events: cleanEvents.slice(0, 7), exit: { code: null, signal: "SIGKILL" }, killed: true, stderrTail: [] },
+        {
+          events: cleanEvents.slice(0, round2Start),
+          exit: { code: null, signal: "SIGKILL" },
+          killed: true,
+          stderrTail: [],
+        },
         {
           events: [
             ...resumedAfter(0),
             { at: 3100, event: new ServerEvent.RoundStarted({ round: 1, participants: honest }) },
+            ...accepted(1, honest, 3150),
             { at: 3200, event: round(1, honest, []) },
-            ...cleanEvents.slice(7),
+            ...cleanEvents.slice(round2Start),
           ],
           exit: { code: 0, signal: null },
           killed: false,

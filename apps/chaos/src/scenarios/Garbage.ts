@@ -1,50 +1,80 @@
 /**
- * `garbage`: hostile raw sockets send a seeded stream of frames to the
- * server while the honest clients train, before and after authentication:
+ * `garbage`: 12 hostile workers send a seeded stream of frames to the server
+ * over raw sockets while the honest clients train, before and after
+ * authentication:
  *
- * - before: random bytes, length prefixes claiming huge frames, truncated
- *   frames, frames of the wrong kind (a heartbeat, a stream, an ack) instead
- *   of a join, joins with a proof that is not even hex, several frames in
- *   one write; and a few connections that send a join one byte a second;
- * - after (a hostile peer proves the secret as one of the ids `g0…g7`
+ * - before (from `RawPeer.impostorAddress`, and never welcomed): random
+ *   bytes, length prefixes claiming huge frames, truncated frames, frames of
+ *   the wrong kind (a heartbeat, a stream, an ack) instead of a join, joins
+ *   with a proof that is not even hex, several frames in one write; and
+ *   three connections that send a join one byte a second;
+ * - after (a hostile peer proves the secret as one of the ids `g0…g11`
  *   that `--client-ids` allows): a burst of frames that are valid but
- *   unexpected (heartbeats, spoofed heartbeats, protocol messages, acks and
- *   ends of streams that do not exist, update streams for any round with
- *   random bytes, NaN included), then one that is not (an unknown tag or
- *   random bytes).
+ *   unexpected (heartbeats, spoofed heartbeats, protocol messages, update
+ *   streams for any round with random bytes, NaN included), then acks, ends
+ *   or aborts of streams that do not exist, an unknown tag or random bytes.
  *
- * The hostile peers start once round 1 has started (every honest client in),
- * so a hostile id never takes an honest client's place in the job. Training
- * is seeded: every round must end on the model and accuracy of a run
- * without garbage, with every honest client in it.
+ * The budget (`--garbage-frames`, 100,000 by default) counts the frames sent
+ * while the clients train, from round 1's start to `training-completed`:
+ * the workers claim frames from it before they send them and give back what
+ * the server did not take, so a run sends exactly the budget in that time
+ * unless training ends first (the run's notes say so: `framesWhileTraining`
+ * below the budget, `roundsLeftWhenSpent` 0). Pre-authentication garbage
+ * while the clients join is counted apart (`framesWhileJoining`). The
+ * workers authenticate only once round 1 has started (every honest client
+ * in), so a hostile id never takes an honest client's place in the job.
+ * Training is seeded: every round must end on the model and accuracy of a
+ * run without garbage, with every honest client in it.
  *
  * @since 0.1.0
  */
 import { FrameCodec } from "@fedguard/transport"
-import { Effect, Fiber, Option, Ref } from "effect"
+import { Clock, Effect, Fiber, Option, Ref } from "effect"
 import * as RawPeer from "../RawPeer.ts"
 import * as Run from "../Run.ts"
 import * as Seeded from "../Seeded.ts"
 import { pause, type Scenario } from "./Scenario.ts"
 
 const honest = Run.honestIds(Run.defaults)
-const hostile = Array.from({ length: 8 }, (_, i) => `g${i}`)
-
 /**
- * The settings: 40 rounds of softmax, hostile ids allowed, beats every
- * 500 ms with a 3 s timeout (the garbage shares the machine's two cores).
+ * Hostile peers sending garbage at once (each authenticates as its own id, `g0`…`g11`).
  *
  * @since 0.1.0
  * @category models
  */
-export const settings: Run.Settings = {
+export const workers = 12
+const hostile = Array.from({ length: workers }, (_, i) => `g${i}`)
+
+/**
+ * Garbage frames per round of training: the rounds of a run are its budget
+ * over this (at least 20), so 100,000 frames get 50 rounds. The workers send
+ * about 8,000 frames a second on a loaded 2-core machine, and a round takes
+ * about 0.3 s: with 40 rounds the budget was spent with 14–19 rounds still
+ * to come; 50 leave more room for a slower machine.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const framesPerRound = 2000
+
+/**
+ * The settings for a budget of `frames` garbage frames: softmax, hostile
+ * ids allowed, beats every 500 ms with a 3 s timeout (the garbage shares
+ * the machine's two cores), `frames / framesPerRound` rounds (at least
+ * 20), and 180 s for the whole run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const settingsFor = (frames: number): Run.Settings => ({
   ...Run.defaults,
-  rounds: 40,
+  rounds: Math.max(20, Math.ceil(frames / framesPerRound)),
   heartbeatIntervalMs: 500,
   heartbeatTimeoutMs: 3000,
   clientIds: [...honest, ...hostile],
   hostileIds: hostile,
-}
+  boundMs: 180_000,
+})
 
 const paramBytes = 7850 * 4
 
@@ -152,88 +182,156 @@ const concat = (frames: ReadonlyArray<Uint8Array>): Uint8Array => {
   return out
 }
 
+// The run's garbage so far. Frames sent while the honest clients train are drawn from the
+// budget: a peer claims the frames it is about to send, and gives back those the server did not
+// take (it hung up), so a run sends exactly the budget while training lasts. Frames sent while
+// the clients join (before round 1) or after training are counted apart.
 interface Tally {
-  readonly frames: Ref.Ref<number>
-  readonly duringTraining: Ref.Ref<number>
-  readonly training: Ref.Ref<boolean>
+  readonly budget: number
+  readonly claimed: Ref.Ref<number>
+  readonly phase: Ref.Ref<"joining" | "training" | "done">
+  readonly sent: Ref.Ref<Readonly<Record<"joining" | "training" | "done", number>>>
   readonly remotes: Array<string>
+  /** When the last frame of the budget went out (epoch ms). */
+  readonly spentAt: Ref.Ref<Option.Option<number>>
 }
 
-const count = (tally: Tally, n: number) =>
-  Effect.gen(function* () {
-    yield* Ref.update(tally.frames, (x) => x + n)
-    if (yield* Ref.get(tally.training)) yield* Ref.update(tally.duringTraining, (x) => x + n)
+// A claim: `granted` frames, drawn from the budget when made while the clients train. Frames of
+// a claim made while they joined count as joining frames even if training started meanwhile, so
+// no more than the budget is ever counted as sent while training.
+interface Claim {
+  readonly granted: number
+  readonly fromBudget: boolean
+}
+
+// Up to `n` of the frames left to send: all `n` while the clients join, none once training ended.
+const claim = (tally: Tally, n: number): Effect.Effect<Claim> =>
+  Effect.flatMap(Ref.get(tally.phase), (phase): Effect.Effect<Claim> => {
+    if (phase !== "training") return Effect.succeed({ granted: phase === "joining" ? n : 0, fromBudget: false })
+    return Ref.modify(tally.claimed, (claimed): [Claim, number] => {
+      const granted = Math.max(0, Math.min(n, tally.budget - claimed))
+      return [{ granted, fromBudget: true }, claimed + granted]
+    })
   })
 
-// Writes each frame; counts those the kernel took; stops at the first refused write.
-const writeAll = (tally: Tally, peer: RawPeer.RawPeer, frames: ReadonlyArray<Uint8Array>) =>
+// Counts `n` frames the kernel took: as joining frames for a claim made then, else in the phase
+// they went out in.
+const count = (tally: Tally, n: number, fromBudget: boolean) =>
   Effect.gen(function* () {
-    for (const frame of frames) {
-      if (!(yield* peer.write(frame))) return false
-      yield* count(tally, 1)
+    const phase = fromBudget ? yield* Ref.get(tally.phase) : "joining"
+    const counts = yield* Ref.updateAndGet(tally.sent, (c) => ({ ...c, [phase]: c[phase] + n }))
+    if (phase === "training" && counts.training >= tally.budget && Option.isNone(yield* Ref.get(tally.spentAt))) {
+      yield* Ref.set(tally.spentAt, Option.some(yield* Clock.currentTimeMillis))
+    }
+  })
+
+// Runs `use` on a claim of up to `wanted` frames; `use` reports the frames it sent through
+// `sent`. What it did not send goes back to the budget however it ends (the server hung up, the
+// connection failed, training ended), so another peer sends it.
+const claimed = <E, R>(
+  tally: Tally,
+  wanted: number,
+  use: (granted: number, sent: (n: number) => Effect.Effect<void>) => Effect.Effect<void, E, R>,
+) =>
+  Effect.gen(function* () {
+    const { granted, fromBudget } = yield* claim(tally, wanted)
+    if (granted === 0) return
+    let sent = 0
+    const report = (n: number) =>
+      Effect.suspend(() => {
+        sent += n
+        return count(tally, n, fromBudget)
+      })
+    yield* use(granted, report).pipe(
+      Effect.ensuring(
+        Effect.suspend(() =>
+          fromBudget && sent < granted ? Ref.update(tally.claimed, (c) => c - (granted - sent)) : Effect.void,
+        ),
+      ),
+    )
+  })
+
+// Writes `frames`, `perWrite` to a write, reporting each write the kernel took; false at the
+// first refused write (the server hung up).
+const writeFrames = (
+  peer: RawPeer.RawPeer,
+  frames: ReadonlyArray<Uint8Array>,
+  perWrite: number,
+  sent: (n: number) => Effect.Effect<void>,
+) =>
+  Effect.gen(function* () {
+    for (let at = 0; at < frames.length; at += perWrite) {
+      const batch = frames.slice(at, at + perWrite)
+      if (!(yield* peer.write(concat(batch)))) return false
+      yield* sent(batch.length)
     }
     return true
   })
 
-// One connection that never authenticates.
+// The frames of one connection that never authenticates: one kind (drawn first), `n` frames.
+const preAuthFrames = (draw: Seeded.Draw, kind: number, n: number): ReadonlyArray<Uint8Array> => {
+  switch (kind) {
+    case 0:
+      // Several frames in one write (the server must stop at the first).
+      return Array.from({ length: n }, () => (draw.chance(0.5) ? invalid(draw) : unexpected(draw, "x")[0]!))
+    case 1: {
+      // A truncated join: part of it, then the end of the stream.
+      const join = RawPeer.messageFrame({ _tag: "join", id: "c0", proof: "ab", samples: 10 })
+      return [join.subarray(0, draw.int(1, join.length - 1))]
+    }
+    case 2:
+      // A join whose proof is not even hex, for an honest id.
+      return [RawPeer.messageFrame({ _tag: "join", id: draw.pick(honest), proof: "zz", samples: 10 })]
+    case 3:
+      return unexpected(draw, draw.pick(honest)).slice(0, 1)
+    default:
+      return [invalid(draw)]
+  }
+}
+
+// One connection that never authenticates: its frames in one write, then it waits (at most
+// 800 ms) for the server to hang up, so connections do not pile up.
 const beforeAuth = (draw: Seeded.Draw, tally: Tally, port: number) =>
   Effect.gen(function* () {
-    const peer = yield* RawPeer.open("127.0.0.1", port)
-    tally.remotes.push(peer.remote)
-    switch (draw.int(0, 4)) {
-      case 0: {
-        // Several frames in one write (the server must stop at the first).
-        const frames = Array.from({ length: draw.int(2, 20) }, () =>
-          draw.chance(0.5) ? invalid(draw) : unexpected(draw, "x")[0]!,
-        )
-        if (yield* peer.write(concat(frames))) yield* count(tally, frames.length)
-        break
-      }
-      case 1: {
-        // A truncated join: half of it, then the end of the stream.
-        const join = RawPeer.messageFrame({ _tag: "join", id: "c0", proof: "ab", samples: 10 })
-        if (yield* peer.write(join.subarray(0, draw.int(1, join.length - 1)))) yield* count(tally, 1)
-        break
-      }
-      case 2:
-        // A join whose proof is not even hex, for an honest id.
-        yield* writeAll(tally, peer, [
-          RawPeer.messageFrame({ _tag: "join", id: draw.pick(honest), proof: "zz", samples: 10 }),
-        ])
-        break
-      case 3:
-        yield* writeAll(tally, peer, unexpected(draw, draw.pick(honest)).slice(0, 1))
-        break
-      default:
-        yield* writeAll(tally, peer, [invalid(draw)])
-    }
-    // Wait for the server to hang up (at most 200 ms), so connections do not pile up.
-    yield* peer.next(200).pipe(Effect.repeat({ until: () => peer.closed(), times: 3 }))
+    const kind = draw.int(0, 4)
+    const frames = preAuthFrames(draw, kind, kind === 0 ? draw.int(2, 20) : 1)
+    yield* claimed(tally, frames.length, (granted, sent) =>
+      Effect.gen(function* () {
+        const peer = yield* RawPeer.openImpostor("127.0.0.1", port, tally.remotes)
+        yield* writeFrames(peer, frames.slice(0, granted), granted, sent)
+        yield* peer.next(200).pipe(Effect.repeat({ until: () => peer.closed(), times: 3 }))
+      }),
+    )
   }).pipe(Effect.scoped, Effect.ignore)
 
-// One hostile peer that proves the secret as `id`, then sends `burst` frames.
+// Frames per write after the handshake.
+const perWrite = 256
+
+// One hostile peer that proves the secret as `id` (its join is a frame of the budget too), then
+// sends `burst` frames that keep the session open (heartbeats, spoofed heartbeats, protocol
+// messages, now and then an update stream of random bytes: 3 frames), one that may end it, and
+// an envelope of an unknown tag, which does. Fewer when the budget has fewer left.
 const afterAuth = (draw: Seeded.Draw, tally: Tally, port: number, secret: string, id: string, burst: number) =>
   Effect.gen(function* () {
-    const peer = yield* RawPeer.open("127.0.0.1", port)
-    const nonce = yield* RawPeer.challenge(peer, 5000)
-    if (Option.isNone(nonce)) return
-    if (!(yield* writeAll(tally, peer, [RawPeer.messageFrame(RawPeer.join(secret, nonce.value, id))]))) return
-    if (!(yield* RawPeer.welcomed(peer, 5000))) return
-    // Written 64 frames at a time (one write each), so the server reads them as a stream.
-    // Frames that keep the session open (an update stream now and then), then one that may end it.
-    const frames = Array.from({ length: burst }, () =>
+    const body = Array.from({ length: burst }, () =>
       unexpected(draw, id, draw.chance(0.02) ? 6 : draw.pick([0, 1, 2])),
     ).flat()
-    frames.push(
+    const ending = [
       ...(draw.chance(0.5) ? [invalid(draw)] : unexpected(draw, id, draw.pick([3, 4, 5, 7, 8]))),
       RawPeer.envelopeFrame("zzz", 1),
+    ]
+    yield* claimed(tally, 1 + body.length + ending.length, (granted, sent) =>
+      Effect.gen(function* () {
+        const frames = [...body.slice(0, Math.max(0, granted - 1 - ending.length)), ...ending].slice(0, granted - 1)
+        const peer = yield* RawPeer.open("127.0.0.1", port)
+        const nonce = yield* RawPeer.challenge(peer, 5000)
+        if (Option.isNone(nonce)) return
+        const join = RawPeer.messageFrame(RawPeer.join(secret, nonce.value, id))
+        if (!(yield* writeFrames(peer, [join], 1, sent)) || !(yield* RawPeer.welcomed(peer, 5000))) return
+        yield* writeFrames(peer, frames, perWrite, sent)
+        yield* peer.next(500).pipe(Effect.repeat({ until: () => peer.closed(), times: 5 }))
+      }),
     )
-    for (let at = 0; at < frames.length; at += 64) {
-      const batch = frames.slice(at, at + 64)
-      if (!(yield* peer.write(concat(batch)))) break
-      yield* count(tally, batch.length)
-    }
-    yield* peer.next(500).pipe(Effect.repeat({ until: () => peer.closed(), times: 5 }))
   }).pipe(Effect.scoped, Effect.ignore)
 
 // A join written one byte a second: the server's handshake timeout must end it.
@@ -256,26 +354,34 @@ export const scenario: Scenario = {
   summary: "random frames from raw sockets before and after authentication while clients train",
   run: (context) =>
     Effect.gen(function* () {
+      const budget = context.garbageFrames
+      const settings = settingsFor(budget)
       const reference = yield* context.reference(settings)
       const run = yield* Run.make(settings, context.secret)
       const port = run.server().port
       const tally: Tally = {
-        frames: yield* Ref.make(0),
-        duringTraining: yield* Ref.make(0),
-        training: yield* Ref.make(false),
+        budget,
+        claimed: yield* Ref.make(0),
+        phase: yield* Ref.make<"joining" | "training" | "done">("joining"),
+        sent: yield* Ref.make({ joining: 0, training: 0, done: 0 }),
         remotes: [],
+        spentAt: yield* Ref.make(Option.none<number>()),
       }
-      const budget = context.garbageFrames
-      const workers = 6
       const loris = yield* Effect.forEach([0, 1, 2], () => Effect.forkScoped(slowLoris(port)))
       const worker = (index: number) =>
         Effect.gen(function* () {
           const draw = yield* Seeded.draw(context.seed, index + 1)
           const id = hostile[index]!
-          while ((yield* Ref.get(tally.frames)) < budget && run.server().life().exit === "running") {
-            const authenticated = yield* Ref.get(tally.training)
-            if (authenticated && draw.chance(0.6)) {
-              yield* afterAuth(draw, tally, port, context.secret, id, draw.int(100, Math.max(100, budget / 50)))
+          while (true) {
+            const phase = yield* Ref.get(tally.phase)
+            if (phase === "done" || run.server().life().exit !== "running") return
+            // The budget is spoken for: wait for frames given back, or for training to end.
+            if (phase === "training" && (yield* Ref.get(tally.claimed)) >= budget) {
+              if ((yield* Ref.get(tally.sent)).training >= budget) return
+              yield* pause(50)
+            } else if (phase === "training" && draw.chance(0.6)) {
+              const burst = draw.int(200, Math.max(200, Math.round(budget / 25)))
+              yield* afterAuth(draw, tally, port, context.secret, id, burst)
             } else yield* beforeAuth(draw, tally, port)
           }
         })
@@ -283,22 +389,31 @@ export const scenario: Scenario = {
         Effect.forEach(
           Array.from({ length: workers }, (_, i) => i),
           worker,
-          {
-            concurrency: "unbounded",
-            discard: true,
-          },
+          { concurrency: "unbounded", discard: true },
         ),
       )
       yield* Run.startAll(run)
-      if (yield* run.round("RoundStarted", 1)) yield* Ref.set(tally.training, true)
+      if (yield* run.round("RoundStarted", 1)) yield* Ref.set(tally.phase, "training")
       yield* run
         .server()
         .waitFor("training-completed", (event) => event._tag === "TrainingCompleted", settings.boundMs)
         .pipe(Effect.ignore)
-      yield* Ref.set(tally.training, false)
+      yield* Ref.set(tally.phase, "done")
       const finished = yield* run.finish
       yield* Fiber.interrupt(workersDone)
       yield* Effect.forEach(loris, Fiber.interrupt)
+      const sent = yield* Ref.get(tally.sent)
+      // How many rounds were still to come when the budget was spent (0: it was not).
+      const spentAt = yield* Ref.get(tally.spentAt)
+      const startedBefore = (at: number) =>
+        run
+          .servers()
+          .flatMap((server) => server.life().events)
+          .filter(({ event, at: t }) => event._tag === "RoundStarted" && t <= at).length
+      const roundsLeft = Option.match(spentAt, {
+        onNone: () => 0,
+        onSome: (at) => settings.rounds - startedBefore(at),
+      })
       return yield* run.record({
         scenario: "garbage",
         seed: context.seed,
@@ -306,8 +421,10 @@ export const scenario: Scenario = {
         reference,
         impostorRemotes: tally.remotes,
         notes: {
-          garbageFrames: yield* Ref.get(tally.frames),
-          framesWhileTraining: yield* Ref.get(tally.duringTraining),
+          framesWhileTraining: sent.training,
+          framesWhileJoining: sent.joining,
+          framesAfterTraining: sent.done,
+          roundsLeftWhenSpent: roundsLeft,
         },
       })
     }),

@@ -60,7 +60,8 @@ const updateFrames = (round: number, stream: number, bytes: Uint8Array) => [
 // 7850 float32 NaNs: the softmax model's length, every value refused.
 const nanUpdate = new Uint8Array(new Float32Array(7850).fill(Number.NaN).buffer)
 
-// One impostor connection; its remote goes to `remotes` before it says anything.
+// One impostor connection (from `RawPeer.impostorAddress`); its remote goes to `remotes` before it
+// says anything.
 const attempt = (
   kind: (typeof attempts)[number],
   draw: Seeded.Draw,
@@ -69,7 +70,7 @@ const attempt = (
   remotes: Array<string>,
 ) =>
   Effect.gen(function* () {
-    const connect = Effect.tap(RawPeer.open("127.0.0.1", port), (peer) => Effect.sync(() => remotes.push(peer.remote)))
+    const connect = RawPeer.openImpostor("127.0.0.1", port, remotes)
     const peer = yield* connect
     const nonce = yield* RawPeer.challenge(peer, 5000)
     if (Option.isNone(nonce)) return

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, FileSystem } from "effect"
+import { Effect, Fiber, FileSystem } from "effect"
 import * as Run from "../Run.ts"
 import * as Seeded from "../Seeded.ts"
 import { pause, type Scenario } from "./Scenario.ts"
@@ -45,7 +45,9 @@ export const scenario: Scenario = {
         delayMs: draw.between(0, 250),
         rounds: draw.int(1, 3),
       }))
-      const reference = yield* context.reference({ ...settings, state: ":memory:" })
+      // The undisturbed run, alongside this one (kills do not load the machine; the models of
+      // both are seeded, whatever their timing): it is needed only for the record.
+      const reference = yield* Effect.forkScoped(context.reference({ ...settings, state: ":memory:" }))
       const fs = yield* FileSystem.FileSystem
       const directory = yield* fs.makeTempDirectoryScoped({ prefix: "fedguard-chaos-" }).pipe(Effect.orDie)
       const run = yield* Run.make({ ...settings, state: `${directory}/state.db` }, context.secret)
@@ -73,7 +75,7 @@ export const scenario: Scenario = {
         scenario: "kill-server",
         seed: context.seed,
         finished,
-        reference,
+        reference: yield* Fiber.join(reference),
         notes: { serverKills: run.servers().length - 1 },
       })
     }),
