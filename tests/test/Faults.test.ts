@@ -279,7 +279,9 @@ describe("an upload that stops moving while heartbeats flow (TCP, NVIDIA FLARE's
           index: 1,
           count: 4,
           secret,
-          flags: ["--retry-base-delay", "100ms", "--heartbeat-timeout", "5s", "--fault-stall-upload", "2"],
+          // The retry of the frozen upload waits 3 s, past the server's stall detection even on a
+          // loaded machine (with 100 ms it could land first and be taken).
+          flags: ["--retry-base-delay", "3s", "--heartbeat-timeout", "5s", "--fault-stall-upload", "2"],
         })
         yield* waitFor(server, is("TrainingCompleted"))
         assert.strictEqual(yield* server.exitCode, 0, server.stderr())

@@ -216,6 +216,10 @@ export const clientArgs = (options: Options, serverPort: number, id: string): Re
   ...options.stall
     .filter((fault) => fault.client === id)
     .flatMap((fault) => ["--fault-stall-upload", String(fault.round)]),
+  // A stalled client's retry of its upload (on a fresh stream) waits 5 s, well past the server's
+  // stall detection: otherwise, on a loaded machine, the retry could land before the server gave
+  // the first stream up, and the round would take the update instead of showing the stall.
+  ...(options.stall.some((fault) => fault.client === id) ? ["--retry-base-delay", "5s"] : []),
 ]
 
 const clientCommand = (options: Options, secret: Redacted.Redacted<string>, serverPort: number, id: string) =>
