@@ -317,6 +317,11 @@ export const make = Effect.fnUntraced(function* (options: Options) {
           known = false
           if (error._tag !== "ProcessGone") yield* Effect.logWarning(`health check of ${spec.id}: ${error.message}`)
         }
+      } else if (target === running.pid && sampled.success.state === "Z") {
+        // Our own child as a zombie has exited and waits for us to reap it: under load the check can
+        // see that before the exit watch does. It is an exit, reported by the exit watch, not an
+        // unhealthy worker (zombie detection is for `pidFile` targets, which we do not reap).
+        known = false
       } else {
         const verdict = WorkerHealth.assess(previous, sampled.success, limits)
         previous = sampled.success

@@ -316,21 +316,26 @@ describe("WorkerSupervisor health", () => {
     }).pipe(Effect.scoped),
   )
 
-  it.effect("restarts a zombie, and a worker over its CPU limit", () =>
-    Effect.gen(function* () {
-      const os = yield* makeFakeOs
-      yield* start(os, ["z", "hot"], { maxCpuPercent: 150 })
-      os.only("z").state = "Z"
-      const hot = os.only("hot")
-      for (let i = 0; i < 3; i++) {
-        hot.cpuTicks += 200 // 2 s of CPU per 1 s check: 200 %
-        yield* advance(1000)
-      }
-      assert.deepStrictEqual(
-        signals(os).map(([, signal, command]) => `${signal} ${command}`),
-        ["SIGTERM z", "SIGTERM hot"],
-      )
-    }).pipe(Effect.scoped),
+  it.effect(
+    "restarts a worker over its CPU limit; its own child seen as a zombie is an exit being reaped, not a breach",
+    () =>
+      Effect.gen(function* () {
+        const os = yield* makeFakeOs
+        yield* start(os, ["z", "hot"], { maxCpuPercent: 150 })
+        // Our own child in state Z has exited and waits for its parent to reap it (a loaded machine
+        // shows it before the exit event): the exit watch reports it, the health check does not
+        // stop it. Zombies are breaches for `pidFile` targets (next tests).
+        os.only("z").state = "Z"
+        const hot = os.only("hot")
+        for (let i = 0; i < 3; i++) {
+          hot.cpuTicks += 200 // 2 s of CPU per 1 s check: 200 %
+          yield* advance(1000)
+        }
+        assert.deepStrictEqual(
+          signals(os).map(([, signal, command]) => `${signal} ${command}`),
+          ["SIGTERM hot"],
+        )
+      }).pipe(Effect.scoped),
   )
 
   it.effect("a liveness probe that does not answer within probeTimeout is a breach", () =>
