@@ -180,9 +180,10 @@ describe("a fed-server SIGKILLed and restarted on its state file (TCP, 4 clients
           roundsDone: rounds,
         })
         // The store alone gives back what the server reported (its config is the job's, from the
-        // first server: the port given to the second is not part of the job).
+        // first server: the port given to the second is not part of the job; the clients'
+        // diagnostics are the live process's and not kept in the state file).
         const { config: _config, ...fromStore } = stored.report
-        const { config: _served, ...served } = report
+        const { config: _served, diagnostics: _diagnostics, ...served } = report
         assert.deepStrictEqual(fromStore, served)
       }).pipe(Effect.scoped, Effect.timeout("90 seconds")),
     120_000,
