@@ -4,28 +4,17 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Report } from "@fedguard/app-kit"
 import { Effect, Layer, Option, Redacted, Schedule, Schema, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as Demo from "../src/Demo.ts"
+import { demoBin, fast, readReport, reportPath, runDemo, runToEnd } from "./support.ts"
 
 // Most tests run the built demo as a process: the faults are about what a user sees
 // (exit codes, the final line, stderr) and one of them SIGKILLs the demo itself, which
 // only a separate process can survive to observe. The secret test runs the demo in
 // process to record every command it spawns.
 
-const demoBin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
 const serverBin = fileURLToPath(import.meta.resolve("@fedguard/fed-server/bin"))
-const fast = ["--heartbeat-interval", "200ms", "--heartbeat-timeout", "1s", "--round-timeout", "10s"]
-const reportPath = () => join(mkdtempSync(join(tmpdir(), "fedguard-demo-")), "report.json")
-
-const lines = <E>(bytes: Stream.Stream<Uint8Array, E>) =>
-  bytes.pipe(
-    Stream.decodeText(),
-    Stream.splitLines,
-    Stream.runCollect,
-    Effect.map((all) => Array.from(all)),
-  )
 
 const startDemo = (args: ReadonlyArray<string>) =>
   Effect.gen(function* () {
@@ -35,22 +24,6 @@ const startDemo = (args: ReadonlyArray<string>) =>
     )
   })
 
-/** Runs a program to its end: exit code and every line of stdout and stderr. */
-const runToEnd = (bin: string, args: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const child = yield* spawner.spawn(
-      ChildProcess.make(process.execPath, [bin, ...args], { stdout: "pipe", stderr: "pipe" }),
-    )
-    const [stdout, stderr, code] = yield* Effect.all([lines(child.stdout), lines(child.stderr), child.exitCode], {
-      concurrency: "unbounded",
-    })
-    return { code: Number(code), stdout, stderr }
-  }).pipe(Effect.scoped)
-
-/** Runs the demo to its end: exit code and every line of stdout and stderr. */
-const runDemo = (args: ReadonlyArray<string>) => runToEnd(demoBin, args)
-
 /** The round numbers of the table's rows, in the order they were printed. */
 const tableRounds = (stdout: ReadonlyArray<string>) =>
   stdout.filter((line) => /^\d+\s+\d/.test(line)).map((line) => Number(line.split(" ")[0]))
@@ -58,8 +31,6 @@ const tableRounds = (stdout: ReadonlyArray<string>) =>
 const StoredJobs = Schema.fromJsonString(
   Schema.Array(Schema.Struct({ id: Schema.String, state: Schema.String, roundsDone: Schema.Number })),
 )
-
-const readReport = (path: string) => Schema.decodeUnknownSync(Report.Report)(JSON.parse(readFileSync(path, "utf8")))
 
 /** A process is gone once /proc no longer lists it or it is a zombie waiting to be reaped. */
 const isAlive = (pid: number) => {

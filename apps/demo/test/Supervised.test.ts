@@ -1,24 +1,17 @@
-import { mkdtempSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Report } from "@fedguard/app-kit"
-import { Effect, Option, Schema, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Effect, Option, Schema } from "effect"
 import * as Demo from "../src/Demo.ts"
 import * as FaultPlan from "../src/FaultPlan.ts"
 import * as Supervised from "../src/Supervised.ts"
+import * as Support from "./support.ts"
+import { fast, readReport, reportPath } from "./support.ts"
 
 // The built demo as a process, as a user runs it. One client, killed at round 2: the server
 // pauses for quorum until it is back, so whether the killed client comes back decides the run,
 // however fast or slow the machine is (with more clients the rounds go on without it and may end
 // before it has rejoined).
-const demoBin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
-const fast = ["--heartbeat-interval", "200ms", "--heartbeat-timeout", "1s", "--round-timeout", "10s"]
 const killOne = ["--clients", "1", "--rounds", "4", "--kill", "client-0@2", ...fast]
-const reportPath = () => join(mkdtempSync(join(tmpdir(), "fedguard-demo-supervised-")), "report.json")
 const options = {
   clients: 3,
   rounds: 5,
@@ -37,27 +30,8 @@ const options = {
   roundTimeout: "10s",
 } satisfies Demo.DemoOptions
 const fault = Schema.decodeUnknownSync(FaultPlan.Fault)
-const readReport = (path: string) => Schema.decodeUnknownSync(Report.Report)(JSON.parse(readFileSync(path, "utf8")))
 
-const lines = <E>(bytes: Stream.Stream<Uint8Array, E>) =>
-  bytes.pipe(
-    Stream.decodeText(),
-    Stream.splitLines,
-    Stream.runCollect,
-    Effect.map((all) => Array.from(all)),
-  )
-
-const runDemo = (args: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const child = yield* spawner.spawn(
-      ChildProcess.make(process.execPath, [demoBin, ...args], { stdout: "pipe", stderr: "pipe" }),
-    )
-    const [stdout, stderr, code] = yield* Effect.all([lines(child.stdout), lines(child.stderr), child.exitCode], {
-      concurrency: "unbounded",
-    })
-    return { code: Number(code), stdout, stderr }
-  }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+const runDemo = (args: ReadonlyArray<string>) => Support.runDemo(args).pipe(Effect.provide(NodeServices.layer))
 
 describe("demo --supervise", () => {
   it.live(
